@@ -1,0 +1,156 @@
+"""What an encoder loader returns, and how images become encoder inputs.
+
+An :class:`Encoder` is a backbone ``nn.Module`` mapping a normalised image batch
+``[B, 3, S, S]`` to pooled features ``[B, D]``, plus everything needed to use it correctly
+(timm's pretrained-config idea): input size, mean/std, interpolation, what it was pre-trained
+on, its ordered layer groups (for layer-wise learning-rate decay), where LoRA/adapters attach,
+and for CLIP-like models a text tower for zero-shot classification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Encoder:
+    name: str
+    module: nn.Module
+    feature_dim: int
+    input_size: int
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    interpolation: str = "bilinear"
+    variant: str | None = None
+    pretrained: bool = True
+    pretraining_data: tuple[str, ...] = ()
+    #: Tag or path of the weights loaded (``None`` for random init); recorded in every record.
+    weights: str | None = None
+    license: str = "unknown"
+    #: Ordered parameter-name prefixes of ``module``, input side first (stem, stage 1, ..., last
+    #: stage). Layer-wise lr decay gives group ``i`` of ``n`` the rate ``lr * decay**(n - 1 - i)``.
+    layer_groups: list[list[str]] = field(default_factory=list)
+    #: Names (or suffixes) of ``module``'s sub-modules that LoRA should wrap (peft ``target_modules``).
+    lora_targets: list[str] = field(default_factory=list)
+    #: Names of sub-modules after which bottleneck adapters are inserted (blocks / stages).
+    adapter_targets: list[str] = field(default_factory=list)
+    is_vit: bool = False
+    patch_size: int | None = None
+    #: For CLIP-like encoders: maps a list of strings to text embeddings ``[N, D]`` in the same
+    #: space as ``module``'s output (used by zero-shot and ``--head-init zero-shot``).
+    encode_text: Callable[[list[str]], torch.Tensor] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def trainable(self) -> bool:
+        return any(True for _ in self.module.parameters())
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+        }
+
+    def fingerprint(self) -> str:
+        """Content hash of the weights (every parameter and buffer) and the preprocessing.
+
+        New weights, or the same weights with other preprocessing, give a new fingerprint, so the
+        feature cache misses exactly when it should.
+        """
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(type(self.module).__name__.encode())
+            h.update(repr(sorted(self.preprocessing().items())).encode())
+            for key, tensor in self.module.state_dict().items():
+                h.update(key.encode())
+                t = tensor.detach().cpu().contiguous()
+                h.update(str(t.dtype).encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+
+def preprocess(images: Sequence[np.ndarray], encoder: Encoder) -> torch.Tensor:
+    """uint8 ``(H, W, C)`` images -> normalised float ``[B, 3, S, S]`` at the encoder's input size.
+
+    Grey images are repeated to three channels; images are resized (antialiased when shrinking)
+    with the encoder's interpolation, then normalised with its mean and std.
+    """
+    size = encoder.input_size
+    mode = encoder.interpolation if encoder.interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+    out = torch.empty((len(images), 3, size, size), dtype=torch.float32)
+    # Group same-shaped images so the common case (a task of equal-sized images) is one call.
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, img in enumerate(images):
+        by_shape.setdefault(tuple(img.shape), []).append(i)
+    for shape, idx in by_shape.items():
+        batch = torch.from_numpy(np.stack([images[i] for i in idx])).float().div_(255.0)
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        batch = batch.permute(0, 3, 1, 2)
+        if batch.shape[1] == 1:
+            batch = batch.expand(-1, 3, -1, -1)
+        elif batch.shape[1] == 4:
+            batch = batch[:, :3]
+        if batch.shape[-2:] != (size, size):
+            kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+            batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
+        out[idx] = batch
+    mean = torch.tensor(encoder.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(encoder.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return out.sub_(mean).div_(std)
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts, shared parameters counted once."""
+    seen: set[int] = set()
+    trainable = total = 0
+    for p in module.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return trainable, total
+
+
+@torch.no_grad()
+def encode(
+    encoder: Encoder,
+    images_of: Callable[[Sequence[int]], list[np.ndarray]],
+    n: int,
+    device: str = "cpu",
+    batch_size: int = 256,
+    module: nn.Module | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Run ``module`` (default: the encoder's backbone) over ``n`` images, in eval mode, batch by
+    batch; returns float32 features ``[n, D]``."""
+    module = module if module is not None else encoder.module
+    was_training = module.training
+    module.eval()
+    chunks = []
+    try:
+        for start in range(0, n, batch_size):
+            positions = range(start, min(start + batch_size, n))
+            x = preprocess(images_of(positions), encoder).to(device)
+            chunks.append(module(x).float().cpu().numpy())
+            if progress is not None:
+                progress(len(positions))
+    finally:
+        module.train(was_training)
+    if not chunks:
+        return np.zeros((0, encoder.feature_dim), dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)

@@ -1,0 +1,210 @@
+"""The one training loop every training strategy shares (scratch, finetune, LoRA, adapters, ...).
+
+Step-based, not epoch-based: with 10 images an "epoch" is one step, so a cell trains for
+``max(epochs * ceil(n / batch), min_steps)`` steps (capped by ``max_steps``), batch
+``min(batch_size, n)``, AdamW with per-group learning rates, linear warm-up then cosine decay.
+Scratch and fine-tuning use the same schedule, so their comparison is paired and fair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.encoders import Encoder, encode, preprocess
+from bench.tasks import Split
+
+#: Recipe keys every training strategy accepts (its spec's ``defaults`` may override values).
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "min_steps": 60,
+    "max_steps": 400,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "head_lr_mult": 10.0,
+    "weight_decay": 0.01,
+    "warmup_frac": 0.1,
+    "freeze_bn": True,
+    "augment": "shift",  # small random translations; no flips (they change digits' meaning)
+}
+
+
+def num_steps(n: int, config: dict[str, Any]) -> int:
+    batch = min(int(config["batch_size"]), n)
+    steps = max(int(config["epochs"]) * math.ceil(n / batch), int(config["min_steps"]))
+    if config.get("max_steps"):
+        steps = min(steps, int(config["max_steps"]))
+    return steps
+
+
+class Classifier(nn.Module):
+    """Backbone features -> linear head."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def set_batchnorm_eval(module: nn.Module) -> None:
+    """Freeze BatchNorm running statistics (tiny batches would corrupt them)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def _augment(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    if kind in ("none", "", None):
+        return x
+    if kind == "shift":  # translate each image by up to 1/16 of its size (zero-padded)
+        b, _, h, w = x.shape
+        pad = max(1, h // 16)
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+        return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    raise ValueError(f"unknown augmentation {kind!r}; use 'shift' or 'none'")
+
+
+def train(
+    model: nn.Module,
+    param_groups: list[dict[str, Any]],
+    encoder: Encoder,
+    split: Split,
+    config: dict[str, Any],
+    seed: int,
+    device: str = "cpu",
+    extra_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
+    sample_weights: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (images -> logits) on the labelled ``split``.
+
+    ``param_groups`` are AdamW groups, each with its own ``lr`` (e.g. head at ``head_lr_mult``
+    times the backbone's). ``extra_loss(model, x, y, logits, step)`` adds a term (DANN, CORAL,
+    L2-SP, EWC). ``sample_weights`` reweights the loss per item (importance weighting).
+    Returns training info (steps, final loss).
+    """
+    n = len(split)
+    steps = num_steps(n, config)
+    batch = min(int(config["batch_size"]), n)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    groups = [g for g in param_groups if any(p.requires_grad for p in g["params"])]
+    for g in groups:
+        g["params"] = [p for p in g["params"] if p.requires_grad]
+        g.setdefault("initial_lr", g["lr"])
+    opt = torch.optim.AdamW(groups, lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
+    warmup = int(round(steps * float(config["warmup_frac"])))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, warmup))
+    labels = torch.as_tensor(np.asarray(split.labels), dtype=torch.long)
+    weights = None if sample_weights is None else torch.as_tensor(sample_weights, dtype=torch.float32)
+    # Tiny budgets: preprocess the labelled set once; large ones: per batch.
+    cached = preprocess(split.images(range(n)), encoder) if n <= 2048 else None
+    model.to(device)
+    order = torch.randperm(n, generator=gen)
+    cursor = 0
+    loss_value = float("nan")
+    for step in range(steps):
+        model.train()
+        if config.get("freeze_bn", True):
+            set_batchnorm_eval(model)
+        if cursor + batch > n:
+            order, cursor = torch.randperm(n, generator=gen), 0
+        idx = order[cursor : cursor + batch]
+        cursor += batch
+        x = cached[idx] if cached is not None else preprocess(split.images(idx.tolist()), encoder)
+        x = _augment(x, config.get("augment", "none"), gen).to(device)
+        y = labels[idx].to(device)
+        logits = model(x)
+        if weights is not None:
+            loss = (F.cross_entropy(logits, y, reduction="none") * weights[idx].to(device)).mean()
+        else:
+            loss = F.cross_entropy(logits, y)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model, x, y, logits, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"training diverged at step {step} (loss {loss_value}); lower lr")
+        if progress is not None and (step % 20 == 0 or step == steps - 1):
+            progress(f"step {step + 1}/{steps} loss {loss_value:.3f}")
+    model.eval()
+    return {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5)}
+
+
+def predict_fn(model: nn.Module, encoder: Encoder, device: str = "cpu", batch_size: int = 256) -> Callable[[Split], np.ndarray]:
+    """A ``predict(split) -> class indices`` function for an images -> logits model."""
+
+    def predict(split: Split) -> np.ndarray:
+        logits = encode(encoder, split.images, len(split), device=device, batch_size=batch_size, module=model)
+        return logits.argmax(axis=1)
+
+    return predict
+
+
+def head_and_backbone_groups(
+    model: Classifier, lr: float, head_lr_mult: float, backbone_params: Iterable[nn.Parameter] | None = None
+) -> list[dict[str, Any]]:
+    """AdamW groups: the backbone at ``lr``, the new head at ``lr * head_lr_mult``."""
+    backbone = list(backbone_params) if backbone_params is not None else list(model.backbone.parameters())
+    return [
+        {"params": backbone, "lr": lr, "name": "backbone"},
+        {"params": list(model.head.parameters()), "lr": lr * head_lr_mult, "name": "head"},
+    ]
+
+
+def layer_decay_groups(model: Classifier, encoder: Encoder, lr: float, head_lr_mult: float, decay: float) -> list[dict[str, Any]]:
+    """Layer-wise lr decay from the encoder's ordered ``layer_groups``: group ``i`` of ``n``
+    (input side first) trains at ``lr * decay**(n - 1 - i)``; parameters in no group (if any) get the
+    smallest rate; the head gets ``lr * head_lr_mult``."""
+    named = dict(model.backbone.named_parameters())
+    groups: list[dict[str, Any]] = []
+    assigned: set[str] = set()
+    n = len(encoder.layer_groups)
+    for i, prefixes in enumerate(encoder.layer_groups):
+        names = [k for k in named if k not in assigned and any(k == p or k.startswith(p + ".") for p in prefixes)]
+        assigned.update(names)
+        if names:
+            groups.append({"params": [named[k] for k in names], "lr": lr * decay ** (n - 1 - i), "name": f"layer{i}"})
+    rest = [named[k] for k in named if k not in assigned]
+    if rest:
+        groups.insert(0, {"params": rest, "lr": lr * decay ** max(n, 1), "name": "unassigned"})
+    groups.append({"params": list(model.head.parameters()), "lr": lr * head_lr_mult, "name": "head"})
+    return groups
+
+
+def fit_classifier(ctx: Any, encoder: Encoder, model: Classifier, param_groups: list[dict[str, Any]], **train_kwargs: Any) -> Any:
+    """Train ``model`` on ``ctx.labelled`` with ``ctx.config`` and wrap it as a :class:`Fitted`
+    (parameter counts taken after freezing decisions, before training)."""
+    from bench.encoders import count_parameters
+    from bench.strategies import Fitted
+
+    trainable, total = count_parameters(model)
+    info = train(model, param_groups, encoder, ctx.labelled, ctx.config, ctx.seed, ctx.device,
+                 progress=ctx.progress, **train_kwargs)
+    adapted = Encoder(**{**encoder.__dict__, "module": model.backbone, "_fingerprint": None})
+    return Fitted(predict=predict_fn(model, encoder, ctx.device), trainable_params=trainable,
+                  total_params=total, encoder=adapted, info=info)

@@ -1,0 +1,42 @@
+"""``finetune``: pre-trained initialisation, every parameter trains.
+
+Recipe (the seed's): the new linear head at ``head_lr_mult`` (10x) the backbone's learning rate,
+as separate AdamW parameter groups; BatchNorm running statistics frozen (batches of a few images
+would corrupt them); optional layer-wise learning-rate decay ``layer_decay`` (e.g. 0.7) from the
+encoder's ordered layer groups.
+"""
+
+from __future__ import annotations
+
+import bench
+from bench.specs import StrategySpec
+from bench.training import RECIPE_DEFAULTS
+
+
+@bench.hookimpl
+def bench_register_strategies():
+    return [
+        StrategySpec(
+            name="finetune",
+            description="full fine-tune: head at 10x the backbone lr, frozen BatchNorm stats, optional layer-wise lr decay",
+            loader=lambda: Finetune(),
+            kind="train",
+            requires=("pretrained", "trainable"),
+            defaults={**RECIPE_DEFAULTS, "layer_decay": None},
+        )
+    ]
+
+
+class Finetune:
+    def fit(self, ctx):
+        from bench.training import Classifier, fit_classifier, head_and_backbone_groups, layer_decay_groups
+
+        encoder = ctx.load_encoder(pretrained=True)
+        model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
+        lr, mult = float(ctx.config["lr"]), float(ctx.config["head_lr_mult"])
+        decay = ctx.config.get("layer_decay")
+        if decay:
+            groups = layer_decay_groups(model, encoder, lr, mult, float(decay))
+        else:
+            groups = head_and_backbone_groups(model, lr, mult)
+        return fit_classifier(ctx, encoder, model, groups)
