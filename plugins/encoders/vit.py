@@ -1,0 +1,70 @@
+"""Vision Transformers from timm (AugReg weights: ImageNet-21k pre-training, ImageNet-1k fine-tune).
+
+Default ``vit`` = ``vit:vitb16`` = timm ``vit_base_patch16_224.augreg2_in21k_ft_in1k``. Features
+are the final-norm CLS token (768-d for ViT-B). ``--resolution N`` builds the model at N (a
+multiple of the patch size) and resamples the checkpoint's position embeddings.
+"""
+
+from __future__ import annotations
+
+import bench
+from bench.specs import EncoderRequest, EncoderSpec
+
+IN21K_FT_IN1K = ["imagenet-21k", "imagenet-1k"]
+
+#: variant -> (timm name with tag, metadata overrides). Parameter counts exclude the classifier.
+TIMM_VARIANTS = {
+    "vitti16": ("vit_tiny_patch16_224.augreg_in21k_ft_in1k",
+                {"params": 5_524_416, "feature_dim": 192, "pretraining_data": IN21K_FT_IN1K}),
+    "vits16": ("vit_small_patch16_224.augreg_in21k_ft_in1k",
+               {"params": 21_665_664, "feature_dim": 384, "pretraining_data": IN21K_FT_IN1K}),
+    "vitb16": ("vit_base_patch16_224.augreg2_in21k_ft_in1k",
+               {"params": 85_798_656, "feature_dim": 768, "pretraining_data": IN21K_FT_IN1K}),
+    "vitb16-in21k": ("vit_base_patch16_224.augreg_in21k",
+                     {"params": 85_798_656, "feature_dim": 768, "pretraining_data": ["imagenet-21k"]}),
+    "vitl16": ("vit_large_patch16_224.augreg_in21k_ft_in1k",
+               {"params": 303_301_632, "feature_dim": 1024, "pretraining_data": IN21K_FT_IN1K}),
+}
+VARIANTS = {k: {**meta, "weights": f"timm/{arch}"} for k, (arch, meta) in TIMM_VARIANTS.items()}
+DEFAULT_VARIANT = "vitb16"
+
+
+@bench.hookimpl
+def bench_register_encoders():
+    return [
+        EncoderSpec(
+            name="vit",
+            description="ViT (timm AugReg: ImageNet-21k pre-trained, ImageNet-1k fine-tuned); vitti16/vits16/vitb16/vitl16",
+            loader=load,
+            pretraining_data=tuple(IN21K_FT_IN1K),
+            variants=VARIANTS,
+            default_variant=DEFAULT_VARIANT,
+            metadata={
+                **VARIANTS[DEFAULT_VARIANT],
+                "input_size": 224,
+                "is_vit": True,
+                "patch_size": 16,
+                "has_text_tower": False,
+                "flexible_resolution": False,
+                "license": "apache-2.0",
+                "interpolation": "bicubic",
+                "family": "vit",
+            },
+        )
+    ]
+
+
+def load(request: EncoderRequest):
+    from bench.errors import UserError
+
+    from ._hub import VIT_LORA_TARGETS, timm_encoder, vit_blocks, vit_layer_groups
+
+    variant = request.variant or DEFAULT_VARIANT
+    if variant not in TIMM_VARIANTS:
+        raise UserError(f"unknown vit variant {variant!r}; known: {', '.join(sorted(TIMM_VARIANTS))}")
+    arch, meta = TIMM_VARIANTS[variant]
+    return timm_encoder(
+        "vit", arch, request, input_size=224, is_vit=True, pretraining_data=meta["pretraining_data"],
+        license="apache-2.0", layer_groups_fn=vit_layer_groups, lora_targets=VIT_LORA_TARGETS,
+        adapter_targets_fn=vit_blocks, display_name=f"vit:{variant}" if request.variant else "vit",
+    )
