@@ -3,7 +3,8 @@
 Recipe (the seed's): the new linear head at ``head_lr_mult`` (10x) the backbone's learning rate,
 as separate AdamW parameter groups; BatchNorm running statistics frozen (batches of a few images
 would corrupt them); optional layer-wise learning-rate decay ``layer_decay`` (e.g. 0.7) from the
-encoder's ordered layer groups.
+encoder's ordered layer groups. ``head_init = "zero-shot"`` (encoders with a text tower) starts
+the head at the zero-shot classifier built from class-name prompts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def bench_register_strategies():
             loader=lambda: Finetune(),
             kind="train",
             requires=("pretrained", "trainable"),
-            defaults={**RECIPE_DEFAULTS, "layer_decay": None},
+            defaults={**RECIPE_DEFAULTS, "layer_decay": None, "head_init": "random"},
         )
     ]
 
@@ -31,12 +32,17 @@ class Finetune:
     def fit(self, ctx):
         from bench.training import Classifier, fit_classifier, head_and_backbone_groups, layer_decay_groups
 
+        from .zero_shot import init_head_from_text, wants_zero_shot_head
+
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
+        head_info = init_head_from_text(ctx, encoder, model.head) if wants_zero_shot_head(ctx.config) else {}
         lr, mult = float(ctx.config["lr"]), float(ctx.config["head_lr_mult"])
         decay = ctx.config.get("layer_decay")
         if decay:
             groups = layer_decay_groups(model, encoder, lr, mult, float(decay))
         else:
             groups = head_and_backbone_groups(model, lr, mult)
-        return fit_classifier(ctx, encoder, model, groups)
+        fitted = fit_classifier(ctx, encoder, model, groups)
+        fitted.info.update(head_info)
+        return fitted

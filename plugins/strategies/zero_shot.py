@@ -114,3 +114,35 @@ class ZeroShot:
             return (l2_normalise(ctx.features(split)) @ weights.T).argmax(axis=1)
 
         return Fitted(predict=predict, trainable_params=0, total_params=text_params, info=info)
+
+
+# -- --head-init zero-shot (linear-probe, finetune) ------------------------------------------------
+
+HEAD_INITS = ("random", "zero-shot")
+
+
+def wants_zero_shot_head(config: dict[str, Any]) -> bool:
+    """Whether a strategy's ``head_init`` option asks for a text-initialised head (validated)."""
+    choice = config.get("head_init") or "random"
+    if choice not in HEAD_INITS:
+        from bench.errors import UserError
+
+        raise UserError(f"head_init={choice!r} is not known; use --head-init random or --head-init zero-shot")
+    return choice == "zero-shot"
+
+
+def init_head_from_text(ctx: Any, encoder: Any, head: Any) -> dict[str, Any]:
+    """Set a ``Linear(D, K)`` head on raw (unnormalised) backbone features to the zero-shot
+    classifier: weight = class embeddings scaled so initial logits are ``logit_scale * cosine``
+    for a feature of the labelled set's mean norm; bias 0. Its argmax equals zero-shot's.
+    """
+    import numpy as np
+    import torch
+
+    weights, info = zero_shot_head(ctx, encoder)
+    norms = np.linalg.norm(ctx.features(ctx.labelled), axis=1)
+    scale = info["logit_scale"] / max(float(norms.mean()) if len(norms) else 1.0, 1e-12)
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weights * scale, dtype=head.weight.dtype))
+        head.bias.zero_()
+    return {"head_init": "zero-shot", "zero_shot_templates": info["templates"]}
