@@ -14,7 +14,6 @@ Also here: :func:`timm_encoder`, the one loader behind the three timm-based fami
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,15 +79,25 @@ def find_cached(src: WeightSource) -> str | None:
 
 
 def reachable(host: str, port: int = 443, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (DNS included: the
-    check runs in a daemon thread, so a hanging resolver cannot hold us longer)."""
+    """Whether ``https://host:port/`` answers an HTTP request within ``timeout`` seconds.
+
+    A bare TCP connect is not enough (sandboxes and proxies accept connections they cannot
+    serve), so this needs a TLS handshake and an HTTP status (any status counts). It runs in a
+    daemon thread, so a hanging resolver cannot hold the caller longer than ``timeout``.
+    """
+    import urllib.error
+    import urllib.request
+
     ok: list[bool] = []
 
     def attempt() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout):
-                ok.append(True)
-        except OSError:
+            urllib.request.urlopen(urllib.request.Request(f"https://{host}:{port}/", method="HEAD"),
+                                   timeout=timeout).close()
+            ok.append(True)
+        except urllib.error.HTTPError:
+            ok.append(True)  # the server answered
+        except Exception:
             pass
 
     t = threading.Thread(target=attempt, daemon=True)
@@ -139,8 +148,12 @@ def resolve(src: WeightSource) -> str:
 # -- timm-based families (resnet, vit, dinov2) ---------------------------------------------------
 
 
-def _timm_sources(encoder: str, model: Any) -> WeightSource:
-    cfg = model.pretrained_cfg
+def _timm_sources(encoder: str, arch: str) -> WeightSource:
+    """Where timm keeps ``arch``'s weights, read from its pretrained config (no model is built)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch).to_dict()
+    cfg.setdefault("architecture", arch.split(".")[0])
     hf_id = cfg.get("hf_hub_id")
     hf_files = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else list(TIMM_HF_FILES)
     tag = hf_id or f"{cfg.get('architecture')}.{cfg.get('tag')}"
@@ -198,16 +211,17 @@ def timm_encoder(
     kwargs: dict[str, Any] = {"num_classes": 0}
     if is_vit:
         kwargs["img_size"] = size
+    path = weights = None
+    if request.pretrained:  # find the weights first: offline and uncached fails before any model is built
+        src = _timm_sources(name, arch)
+        path = request.weights or resolve(src)
+        weights = request.weights or src.tag
     model = timm.create_model(arch, pretrained=False, **kwargs)
     patch = None
     if is_vit:
         patch = int(model.patch_embed.patch_size[0])
         check_patch_multiple(name, size, patch)
-    weights = None
-    if request.pretrained:
-        src = _timm_sources(name, model)
-        path = request.weights or resolve(src)
-        weights = request.weights or src.tag
+    if path is not None:
         sd = _timm_filter(model)(load_checkpoint(path))
         classifier = model.pretrained_cfg.get("classifier") or "head"
         load_into(model, sd, source=f"{path!r} for encoder {name!r}", ignore=(f"{classifier}.",))

@@ -251,6 +251,15 @@ def load(request: EncoderRequest):
             raise UserError(f"encoder {display!r}: {'no' if not tag else 'unknown'} pretrained tag for {model_name} "
                             f"(known: {known}); use clip:{model_name}/TAG or --weights clip=PATH")
     _check_size(display, model_name, request.resolution)
+    path = weights = None
+    if request.pretrained:  # find the weights first: offline and uncached fails before any model is built
+        if request.weights:
+            path, weights = request.weights, request.weights
+        else:
+            urls = [pcfg["url"]] if pcfg.get("url") and "openaipublic" not in pcfg["url"] else []
+            src = WeightSource(encoder=display, tag=f"{model_name}/{tag}", hf=_hf_files(pcfg.get("hf_hub", "")),
+                               urls=urls, url_dirs=("~/.cache/clip",))
+            path, weights = resolve(src), f"open_clip {model_name}/{tag}"
     kwargs: dict[str, Any] = {}
     if request.resolution:
         kwargs["force_image_size"] = int(request.resolution)
@@ -262,15 +271,7 @@ def load(request: EncoderRequest):
         model = open_clip.create_model(model_name, pretrained=None, **kwargs)
     finally:
         logging.disable(previous)
-    weights = None
-    if request.pretrained:
-        if request.weights:
-            path, weights = request.weights, request.weights
-        else:
-            urls = [pcfg["url"]] if pcfg.get("url") and "openaipublic" not in pcfg["url"] else []
-            src = WeightSource(encoder=display, tag=f"{model_name}/{tag}", hf=_hf_files(pcfg.get("hf_hub", "")),
-                               urls=urls, url_dirs=("~/.cache/clip",))
-            path, weights = resolve(src), f"open_clip {model_name}/{tag}"
+    if path is not None:
         sd = _to_open_clip_layout(model, load_checkpoint(path))
         load_into(model, sd, source=f"{path!r} for encoder {display!r} (expects an open_clip checkpoint)")
     model.eval().to(request.device)

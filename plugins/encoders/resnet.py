@@ -96,12 +96,13 @@ def _load_torchvision(request: EncoderRequest, display: str):
 
     from ._hub import WeightSource, resolve
 
-    model = torchvision.models.resnet50(weights=None)
-    weights = None
+    path = weights = None
     if request.pretrained:
         url = torchvision.models.ResNet50_Weights.DEFAULT.url
         path = request.weights or resolve(WeightSource(encoder=display, tag=TV_WEIGHTS_TAG, urls=[url]))
         weights = request.weights or TV_WEIGHTS_TAG
+    model = torchvision.models.resnet50(weights=None)
+    if path is not None:
         load_into(model, load_checkpoint(path), source=f"{path!r} for encoder {display!r}", ignore=("fc.",))
     model.fc = torch.nn.Identity()  # pooled 2048-d features
     return Encoder(
