@@ -283,3 +283,38 @@ def test_layer_decay_groups_follow_the_decay_from_the_head():
     assert "unassigned" not in by_name  # every backbone parameter belongs to a layer group
     stem = {id(p) for p in by_name["layer0"]["params"]}
     assert stem == {id(p) for k, p in model.backbone.named_parameters() if k.startswith(("conv_stem", "bn1"))}
+
+
+def test_houlsby_adapter_wraps_attention_that_returns_a_tuple():
+    """open_clip blocks use nn.MultiheadAttention, which returns (output, weights)."""
+    from bench_plugins.strategies.adapter import add_adapters
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+            self.mlp = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            x = x + self.attn(x, x, x, need_weights=False)[0]
+            return x + self.mlp(x)
+
+    class Tower(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 8, stride=8)
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(self.embed(x).flatten(2).transpose(1, 2)).mean(1)
+
+    torch.manual_seed(0)
+    enc = Encoder(name="mha", module=Tower(), feature_dim=8, input_size=16, adapter_targets=["block"])
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = enc.module.eval()(x)
+        assert add_adapters(enc, "houlsby", reduction=2) == 2
+        torch.nn.init.ones_(enc.module.block.attn.adapter.up.weight)
+        assert not torch.allclose(enc.module(x), expected)  # the adapter is on the attention path
+        torch.nn.init.zeros_(enc.module.block.attn.adapter.up.weight)
+        assert torch.equal(enc.module(x), expected)

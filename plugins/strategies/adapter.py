@@ -57,7 +57,8 @@ def _modules():
             return self.up(self.act(self.down(x)))
 
     class After(nn.Module):
-        """``y = inner(x); y + adapter(y)`` (sequential, residual)."""
+        """``y = inner(x); y + adapter(y)`` (sequential, residual). For modules that return a
+        tuple (``nn.MultiheadAttention``: output, weights) the adapter acts on the first item."""
 
         def __init__(self, inner: nn.Module, adapter: nn.Module) -> None:
             super().__init__()
@@ -65,6 +66,8 @@ def _modules():
 
         def forward(self, *args, **kwargs):
             y = self.inner(*args, **kwargs)
+            if isinstance(y, tuple):
+                return (y[0] + self.adapter(y[0]), *y[1:])
             return y + self.adapter(y)
 
     class Parallel(nn.Module):
