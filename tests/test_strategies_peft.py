@@ -317,4 +317,5 @@ def test_houlsby_adapter_wraps_attention_that_returns_a_tuple():
         torch.nn.init.ones_(enc.module.block.attn.adapter.up.weight)
         assert not torch.allclose(enc.module(x), expected)  # the adapter is on the attention path
         torch.nn.init.zeros_(enc.module.block.attn.adapter.up.weight)
-        assert torch.equal(enc.module(x), expected)
+        # (MHA may take its fused fast path once its weights are frozen: equal up to rounding)
+        torch.testing.assert_close(enc.module(x), expected, atol=1e-6, rtol=1e-6)
