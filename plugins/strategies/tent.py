@@ -169,7 +169,7 @@ class Tent:
         info["stat_batches"] = reestimate_bn(model, batches, int(cfg["stat_batches"]))
         model.eval()
         if entropies:
-            info["entropy_first"] = round(entropies[0], 5)
+            info["entropy_first"] = round(float(np.mean(entropies[:5])), 5)
             info["entropy_last"] = round(float(np.mean(entropies[-5:])), 5)
         from bench.encoders import Encoder
 
