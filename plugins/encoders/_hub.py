@@ -191,7 +191,7 @@ def timm_encoder(
     pretraining_data: Sequence[str],
     license: str,
     layer_groups_fn,
-    lora_targets: Sequence[str],
+    lora_targets: Sequence[str] | Any,
     adapter_targets_fn,
     display_name: str | None = None,
 ) -> Any:
@@ -240,7 +240,7 @@ def timm_encoder(
         weights=weights,
         license=license,
         layer_groups=layer_groups_fn(model),
-        lora_targets=list(lora_targets),
+        lora_targets=list(lora_targets(model) if callable(lora_targets) else lora_targets),
         adapter_targets=adapter_targets_fn(model),
         is_vit=is_vit,
         patch_size=patch,

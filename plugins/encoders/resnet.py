@@ -62,8 +62,10 @@ def _stages(model) -> list[str]:
     return ["layer1", "layer2", "layer3", "layer4"]
 
 
-#: LoRA on the bottleneck/basic-block convolutions (peft wraps ``nn.Conv2d``).
-LORA_TARGETS = ("conv1", "conv2", "conv3")
+def _lora_targets(model) -> list[str]:
+    """LoRA on the block convolutions (peft wraps ``nn.Conv2d``): conv1/conv2, plus conv3 in
+    bottleneck ResNets (50 and deeper)."""
+    return ["conv1", "conv2"] + (["conv3"] if hasattr(model.layer1[0], "conv3") else [])
 
 
 def load(request: EncoderRequest):
@@ -80,7 +82,7 @@ def load(request: EncoderRequest):
     arch, meta = TIMM_VARIANTS[variant]
     return timm_encoder(
         "resnet", arch, request, input_size=224, is_vit=False, pretraining_data=("imagenet-1k",),
-        license="apache-2.0", layer_groups_fn=_layer_groups, lora_targets=LORA_TARGETS,
+        license="apache-2.0", layer_groups_fn=_layer_groups, lora_targets=_lora_targets,
         adapter_targets_fn=_stages, display_name=display,
     )
 
@@ -119,7 +121,7 @@ def _load_torchvision(request: EncoderRequest, display: str):
         weights=weights,
         license="bsd-3-clause",
         layer_groups=_layer_groups(model),
-        lora_targets=list(LORA_TARGETS),
+        lora_targets=_lora_targets(model),
         adapter_targets=_stages(model),
         is_vit=False,
         extra={"arch": "torchvision.models.resnet50", "library": "torchvision"},
