@@ -74,7 +74,7 @@ class Encoder:
             h.update(repr(sorted(self.preprocessing().items())).encode())
             for key, tensor in self.module.state_dict().items():
                 h.update(key.encode())
-                t = tensor.detach().cpu().contiguous()
+                t = tensor.detach().cpu().contiguous().reshape(-1)
                 h.update(str(t.dtype).encode())
                 h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
             self._fingerprint = h.hexdigest()
@@ -94,7 +94,7 @@ def preprocess(images: Sequence[np.ndarray], encoder: Encoder) -> torch.Tensor:
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, img in enumerate(images):
         by_shape.setdefault(tuple(img.shape), []).append(i)
-    for shape, idx in by_shape.items():
+    for idx in by_shape.values():
         batch = torch.from_numpy(np.stack([images[i] for i in idx])).float().div_(255.0)
         if batch.ndim == 3:
             batch = batch[..., None]

@@ -158,6 +158,9 @@ class EncoderRequest:
     weights: str | None = None
     #: Input resolution override (``--resolution``); ``None`` keeps the model's own input size.
     resolution: int | None = None
+    #: Side length of the task's images when they all share one (e.g. 28 for MNIST), for encoders
+    #: whose natural input is the image itself (raw pixels).
+    native_size: int | None = None
     device: str = "cpu"
     options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,361 @@
+"""The ``bench`` command line.
+
+    bench run [--encoders A,B] [--strategies S,T] [--tasks X,Y] [--budgets 1,5,n100,full]
+              [--seeds N] [--out DIR] [--device auto|cpu|cuda] [--weights NAME=PATH] [-c run.toml]
+              [--dry-run] [--executor local]
+    bench list {encoders,strategies,tasks,executors,plugins} [--json]
+    bench leaderboard DIR... [--format github|html|csv|latex|json]
+    bench publish DIR... --site leaderboard/
+    bench check TASK [--json]        bench index build FOLDER -o FILE
+    bench cache {info,clear}
+
+User mistakes exit with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.errors import PluginError, UserError
+
+RUN_EPILOG = """\
+defaults: the offline benchmark: encoders efficientnet-lite0,pixels; strategies
+scratch,linear-probe,finetune; task mnist5k; budgets 1,2,5,10,20 labels per class; 3 seeds.
+
+budgets: K (labels per class), nN (N labels in total, stratified), full (the whole pool).
+A budget's manifest depends only on (task, budget, seed) and is shared by every encoder and
+strategy (written to DIR/manifests/). Running the same command again resumes: finished cells
+are skipped, failed cells are tried again.
+
+--resolution auto (default): each encoder's own input size, except that flexible-resolution
+encoders (CNNs) on small images (digits) use the smallest multiple of 32 that holds them, at
+least 64 (fast on CPUs); pass --resolution 224 for the standard ImageNet protocol.
+
+-c run.toml takes the same options as keys (encoders = ["a", "b"], budgets = "1,5", seeds = 3,
+[set] lr = 0.001, [weights] clip = "/path.pt"); options on the command line win.
+"""
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_set(item: str) -> tuple[str | None, str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected KEY=VALUE or STRATEGY.KEY=VALUE")
+    target, dot, name = key.strip().rpartition(".")
+    return (target if dot else None), name.replace("-", "_"), _parse_value(value.strip())
+
+
+def _parse_weights(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights clip=/models/clip.pt")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="transfer-bench: how well does a pre-trained encoder "
+                                "transfer, under label budgets and domain shift, and is the score contaminated?")
+    p.add_argument("--version", action="version", version=f"transfer-bench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a grid of encoder x strategy x task x budget x seed",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("-c", "--config", help="a TOML file with the same options")
+    r.add_argument("--encoders", type=_csv, help="comma-separated encoder names (bench list encoders)")
+    r.add_argument("--strategies", type=_csv, help="comma-separated strategy names (bench list strategies)")
+    r.add_argument("--tasks", type=_csv, help="comma-separated task names (bench list tasks)")
+    r.add_argument("--budgets", help="e.g. 1,2,5,10,20 or n100 or full (default 1,2,5,10,20)")
+    r.add_argument("--seeds", type=int, help="seeds per cell (default 3)")
+    r.add_argument("--out", help="run folder: results.jsonl, manifests/ (default bench-results)")
+    r.add_argument("--device", help="auto (GPU when there is one), cpu, cuda")
+    r.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
+                   help="local checkpoint for an encoder (repeatable); checked before caches and hubs")
+    r.add_argument("--resolution", help="input side for every encoder, or auto (default)")
+    r.add_argument("--set", action="append", default=[], metavar="[STRATEGY.]KEY=VALUE", dest="set_options",
+                   help="override a strategy option (repeatable), e.g. --set finetune.lr=3e-4")
+    r.add_argument("--layer-decay", type=float, help="layer-wise lr decay for strategies that support it")
+    r.add_argument("--lora-rank", type=int, help="LoRA rank")
+    r.add_argument("--lora-alpha", type=float, help="LoRA alpha")
+    r.add_argument("--head-init", choices=["random", "zero-shot"], help="initialise linear heads from text prompts")
+    r.add_argument("--tune", action="store_true", default=None,
+                   help="choose hyper-parameters by cross-validation inside the budget (never on test)")
+    r.add_argument("--data-dir", help="folder of downloaded datasets (torchvision tasks)")
+    r.add_argument("--download", action="store_true", default=None, help="allow downloading datasets")
+    r.add_argument("--pretraining-index", action="append", default=[], metavar="FILE",
+                   help="hash index of a pretraining corpus (bench index build) to check test images against")
+    r.add_argument("--executor", help="where cells run (default local)")
+    r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--format", default="github", help="leaderboard format printed at the end")
+
+    ls = sub.add_parser("list", help="list encoders, strategies, tasks, executors or plugins")
+    ls.add_argument("what", choices=["encoders", "strategies", "tasks", "executors", "plugins"])
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    lb = sub.add_parser("leaderboard", help="tables from one or more run folders")
+    lb.add_argument("dirs", nargs="+", metavar="DIR")
+    lb.add_argument("--format", default="github", help="github (default), html, csv, latex, json")
+
+    pub = sub.add_parser("publish", help="write a static leaderboard site (index.html, results.jsonl, plots)")
+    pub.add_argument("dirs", nargs="+", metavar="DIR")
+    pub.add_argument("--site", required=True, help="output folder, e.g. leaderboard/")
+
+    c = sub.add_parser("cache", help="inspect or clear the feature cache")
+    c.add_argument("action", choices=["info", "clear"])
+
+    _add_contamination_commands(sub)
+    return p
+
+
+def _add_contamination_commands(sub: Any) -> None:
+    try:
+        from bench import contamination
+    except ImportError:  # the contamination module is optional while it is being built
+        return
+    if hasattr(contamination, "add_check_arguments"):
+        ck = sub.add_parser("check", help="contamination report of a task: duplicates between test and train")
+        contamination.add_check_arguments(ck)
+    if hasattr(contamination, "add_index_arguments"):
+        ix = sub.add_parser("index", help="hash index of a pretraining corpus")
+        ixs = ix.add_subparsers(dest="index_command", metavar="build")
+        b = ixs.add_parser("build", help="hash every image under FOLDER into FILE (resumable)")
+        contamination.add_index_arguments(b)
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    import tomllib
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path!r} is not valid TOML: {exc}") from None
+
+
+def run_config_from_args(args: argparse.Namespace) -> Any:
+    from bench.harness import RunConfig
+
+    file_cfg = _load_toml(args.config) if args.config else {}
+    known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
+             "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
+             "lora_alpha", "head_init", "tune"}
+    unknown = sorted(set(file_cfg) - known)
+    if unknown:
+        raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        if value is None:
+            value = file_cfg.get(name, default)
+        return value
+
+    def as_list(v: Any) -> list[str]:
+        return _csv(v) if isinstance(v, str) else [str(x) for x in v]
+
+    cfg = RunConfig()
+    cfg.encoders = as_list(pick("encoders", cfg.encoders))
+    cfg.strategies = as_list(pick("strategies", cfg.strategies))
+    cfg.tasks = as_list(pick("tasks", cfg.tasks))
+    cfg.budgets = pick("budgets", cfg.budgets)
+    if isinstance(cfg.budgets, int):
+        cfg.budgets = str(cfg.budgets)
+    cfg.seeds = pick("seeds", cfg.seeds)
+    cfg.out = Path(pick("out", str(cfg.out)))
+    cfg.device = str(pick("device", cfg.device))
+    res = pick("resolution", cfg.resolution)
+    if str(res) != "auto":
+        try:
+            res = int(res)
+            assert res > 0
+        except (ValueError, AssertionError):
+            raise UserError(f"--resolution {res!r}: use a positive integer or auto") from None
+    cfg.resolution = res
+    weights = {str(k): str(v) for k, v in dict(file_cfg.get("weights", {})).items()}
+    weights.update(_parse_weights(args.weights))
+    cfg.weights = weights
+    options: list[tuple[str | None, str, Any]] = []
+    for key, value in dict(file_cfg.get("set", {})).items():
+        if isinstance(value, dict):  # [set.finetune] lr = ...
+            options.extend((key, k, v) for k, v in value.items())
+        else:
+            options.append((None, key, value))
+    for alias in ("layer_decay", "lora_rank", "lora_alpha", "head_init", "tune"):
+        v = pick(alias, None)
+        if v is not None:
+            options.append((None, alias, v))
+    options.extend(_parse_set(s) for s in args.set_options)
+    cfg.options = options
+    cfg.data_dir = pick("data_dir", None)
+    cfg.download = bool(pick("download", False))
+    cfg.pretraining_indexes = as_list(pick("pretraining_index", [])) if not args.pretraining_index else args.pretraining_index
+    cfg.executor = str(pick("executor", cfg.executor))
+    cfg.dry_run = bool(args.dry_run)
+    cfg.progress = not args.no_progress
+    return cfg
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+    from bench.harness import Runner
+    from bench.plugins import load_plugins
+
+    if args.format not in leaderboard.FORMATS:
+        raise UserError(f"unknown format {args.format!r}; use one of {', '.join(leaderboard.FORMATS)}")
+    cfg = run_config_from_args(args)
+    runner = Runner(cfg, load_plugins())
+    if cfg.dry_run:
+        plan = runner.plan()
+        print(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
+              f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}")
+        for cell in plan.cells:
+            print(f"  run   {cell.label()}")
+        for cell, reason in plan.skips:
+            print(f"  skip  {cell.label()}: {reason}")
+        return 0
+    start = time.perf_counter()
+    runner.run()
+    elapsed = time.perf_counter() - start
+    board = leaderboard.aggregate(leaderboard.load_records([cfg.out]))
+    print(leaderboard.render(board, args.format))
+    print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.plugins import load_plugins
+
+    plugins = load_plugins()
+    rows: list[dict[str, Any]] = []
+    if args.what == "plugins":
+        for name in sorted(set(plugins.sources) | set(plugins.failures) | set(plugins.blocked)):
+            status = "failed" if name in plugins.failures else "blocked" if name in plugins.blocked else "loaded"
+            rows.append({"name": name, "plugin": name, "distribution": plugins.sources.get(name, ""),
+                         "status": status, "description": plugins.failures.get(name, "")})
+    else:
+        for spec in plugins.registry(args.what):
+            row: dict[str, Any] = {"name": spec.name, "plugin": spec.plugin, "description": spec.description}
+            if args.what == "encoders":
+                meta = spec.variant_metadata(None)
+                row.update(pretraining_data=list(spec.pretraining_data), params=meta.get("params"),
+                           feature_dim=meta.get("feature_dim"), input_size=meta.get("input_size"),
+                           license=meta.get("license"), variants=list(spec.variants))
+            elif args.what == "strategies":
+                row.update(kind=spec.kind, requires=list(spec.requires), options=dict(spec.defaults))
+            elif args.what == "tasks":
+                row.update(dataset=list(spec.dataset), shifted=spec.shifted, pattern=spec.pattern)
+            row["metadata"] = {k: v for k, v in spec.metadata.items()}
+            rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    from tabulate import tabulate
+
+    if args.what == "encoders":
+        table = [[r["name"], r["plugin"], ",".join(r["pretraining_data"]) or "-",
+                  f"{r['params'] / 1e6:.1f}M" if r.get("params") else "-", r.get("feature_dim") or "-",
+                  ", ".join(r["variants"][:4]) + (" ..." if len(r["variants"]) > 4 else ""), r["description"]]
+                 for r in rows]
+        headers = ["name", "plugin", "pretraining data", "params", "dim", "variants", "description"]
+    elif args.what == "strategies":
+        table = [[r["name"], r["plugin"], r["kind"], ",".join(r["requires"]) or "-", r["description"]] for r in rows]
+        headers = ["name", "plugin", "kind", "requires", "description"]
+    elif args.what == "plugins":
+        table = [[r["name"], r["distribution"], r["status"], r["description"]] for r in rows]
+        headers = ["plugin", "distribution", "status", "error"]
+    else:
+        table = [[r["name"], r["plugin"], r["description"]] for r in rows]
+        headers = ["name", "plugin", "description"]
+    print(tabulate(table, headers, tablefmt="simple"))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+
+    board = leaderboard.aggregate(leaderboard.load_records(args.dirs))
+    print(leaderboard.render(board, args.format), end="")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+
+    site = leaderboard.publish(args.dirs, Path(args.site))
+    print(f"wrote {site / 'index.html'}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from bench.features import FeatureCache
+
+    cache = FeatureCache()
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached feature files from {cache.root}")
+    else:
+        s = cache.stats()
+        print(f"{cache.root}: {s['entries']} feature files, {s['bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    commands = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "publish": cmd_publish,
+                "cache": cmd_cache}
+    try:
+        if args.command == "check":
+            from bench import contamination
+
+            return int(contamination.cli_check(args) or 0)
+        if args.command == "index":
+            if getattr(args, "index_command", None) != "build":
+                raise UserError("use `bench index build FOLDER -o FILE`")
+            from bench import contamination
+
+            return int(contamination.cli_index_build(args) or 0)
+        return commands[args.command](args)
+    except UserError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except PluginError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished cells are saved, run the same command again to resume", file=sys.stderr)
+        return 130
