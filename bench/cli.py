@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pretraining-index", action="append", default=[], metavar="FILE",
                    help="hash index of a pretraining corpus (bench index build) to check test images against")
     r.add_argument("--executor", help="where cells run (default local)")
+    r.add_argument("--forgetting", help="reference task for forgetting: auto (the task's declared reference, "
+                   "e.g. digits for mnist5k), off, or a task name")
+    r.add_argument("--no-contamination", action="store_true", default=None,
+                   help="skip the contamination checks (duplicates between test and train)")
     r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--format", default="github", help="leaderboard format printed at the end")
@@ -144,10 +148,8 @@ def _add_contamination_commands(sub: Any) -> None:
         ck = sub.add_parser("check", help="contamination report of a task: duplicates between test and train")
         contamination.add_check_arguments(ck)
     if hasattr(contamination, "add_index_arguments"):
-        ix = sub.add_parser("index", help="hash index of a pretraining corpus")
-        ixs = ix.add_subparsers(dest="index_command", metavar="build")
-        b = ixs.add_parser("build", help="hash every image under FOLDER into FILE (resumable)")
-        contamination.add_index_arguments(b)
+        ix = sub.add_parser("index", help="hash index of a pretraining corpus: build FOLDER -o FILE, info FILE")
+        contamination.add_index_arguments(ix)
 
 
 # -- commands -----------------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     file_cfg = _load_toml(args.config) if args.config else {}
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
-             "lora_alpha", "head_init", "tune"}
+             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination"}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
         raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
@@ -222,6 +224,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.download = bool(pick("download", False))
     cfg.pretraining_indexes = as_list(pick("pretraining_index", [])) if not args.pretraining_index else args.pretraining_index
     cfg.executor = str(pick("executor", cfg.executor))
+    cfg.forgetting = str(pick("forgetting", cfg.forgetting))
+    cfg.contamination = not bool(pick("no_contamination", False))
     cfg.dry_run = bool(args.dry_run)
     cfg.progress = not args.no_progress
     return cfg
@@ -344,8 +348,6 @@ def main(argv: list[str] | None = None) -> int:
 
             return int(contamination.cli_check(args) or 0)
         if args.command == "index":
-            if getattr(args, "index_command", None) != "build":
-                raise UserError("use `bench index build FOLDER -o FILE`")
             from bench import contamination
 
             return int(contamination.cli_index_build(args) or 0)

