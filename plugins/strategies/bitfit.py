@@ -30,12 +30,6 @@ def bench_register_strategies():
     ]
 
 
-def freeze(module) -> None:
-    """Stop gradients for every parameter of ``module``."""
-    for p in module.parameters():
-        p.requires_grad_(False)
-
-
 def fit_frozen_backbone(ctx, encoder, backbone):
     """Train a new head on ``backbone`` (whose parameters say themselves whether they train) with
     the shared loop; the head at ``head_lr_mult`` times the backbone's learning rate."""
