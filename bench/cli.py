@@ -289,8 +289,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     if args.what == "encoders":
         table = [[r["name"], r["plugin"], ",".join(r["pretraining_data"]) or "-",
-                  f"{r['params'] / 1e6:.1f}M" if r.get("params") else "-", r.get("feature_dim") or "-",
-                  ", ".join(r["variants"][:4]) + (" ..." if len(r["variants"]) > 4 else ""), r["description"]]
+                  _params(r.get("params")), r.get("feature_dim") or "-",
+                  ", ".join(r["variants"][:3]) + (f" (+{len(r['variants']) - 3})" if len(r["variants"]) > 3 else ""),
+                  r["description"]]
                  for r in rows]
         headers = ["name", "plugin", "pretraining data", "params", "dim", "variants", "description"]
     elif args.what == "strategies":
@@ -304,6 +305,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         headers = ["name", "plugin", "description"]
     print(tabulate(table, headers, tablefmt="simple"))
     return 0
+
+
+def _params(n: Any) -> str:
+    if not n:
+        return "-"
+    return f"{n / 1e6:.1f}M" if n >= 100_000 else f"{n:,}"
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -358,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `bench list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("bench: interrupted; finished cells are saved, run the same command again to resume", file=sys.stderr)
         return 130

@@ -18,23 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.encoders import Encoder, encode, preprocess
+from bench.recipes import RECIPE_DEFAULTS
 from bench.tasks import Split
 
-#: Recipe keys every training strategy accepts (its spec's ``defaults`` may override values).
-#: Sized so the default benchmark's 30 training cells fit in minutes on a 2-core CPU; on a GPU
-#: raise them (``--set epochs=30 --set max_steps=1000``): records carry the steps taken.
-RECIPE_DEFAULTS: dict[str, Any] = {
-    "epochs": 10,
-    "min_steps": 25,
-    "max_steps": 100,
-    "batch_size": 32,
-    "lr": 1e-3,
-    "head_lr_mult": 10.0,
-    "weight_decay": 0.01,
-    "warmup_frac": 0.1,
-    "freeze_bn": True,
-    "augment": "shift",  # small random translations; no flips (they change digits' meaning)
-}
+__all__ = ["RECIPE_DEFAULTS", "Classifier", "fit_classifier", "head_and_backbone_groups", "layer_decay_groups",
+           "num_steps", "predict_fn", "train"]
 
 
 def num_steps(n: int, config: dict[str, Any]) -> int:

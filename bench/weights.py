@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.errors import UserError
 
 
@@ -21,12 +19,14 @@ def hub_offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0", "false") for v in ("HF_HUB_OFFLINE", "BENCH_OFFLINE"))
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a state dict from a ``.safetensors`` or torch file, with ``weights_only=True``.
 
     Unwraps the usual containers (``{"state_dict": ...}``, ``{"model": ...}``) and a
     ``module.`` prefix left by DataParallel.
     """
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise UserError(f"weights file {str(p)!r} does not exist; pass --weights NAME=PATH with an existing file")
@@ -49,7 +49,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return dict(sd)
 
 
-def load_into(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, ignore: tuple[str, ...] = ()) -> None:
+def load_into(module: Any, state_dict: Mapping[str, Any], source: str, ignore: tuple[str, ...] = ()) -> None:
     """Load ``state_dict`` strictly; a mismatch is a user error listing the first missing and
     unexpected keys (and shape mismatches), not a 200-line traceback."""
     own = module.state_dict()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bench
 from bench.specs import EncoderRequest, EncoderSpec
 
-DEFAULT_SIZE = 16
+DEFAULT_SIZE = 16  # for tasks of mixed image sizes
 
 
 @bench.hookimpl
@@ -17,11 +17,11 @@ def bench_register_encoders():
     return [
         EncoderSpec(
             name="pixels",
-            description=f"raw-pixel baseline: grey image resized to {DEFAULT_SIZE}x{DEFAULT_SIZE}, flattened (no learned encoder)",
+            description="raw-pixel baseline: the grey image at its native size (or --resolution), flattened (no learned encoder)",
             loader=load,
             pretraining_data=(),
             metadata={"params": 0, "feature_dim": DEFAULT_SIZE * DEFAULT_SIZE, "input_size": DEFAULT_SIZE,
-                      "trainable": False, "flexible_resolution": True, "license": "n/a", "family": "baseline"},
+                      "trainable": False, "license": "n/a", "family": "baseline"},
         )
     ]
 
@@ -42,7 +42,7 @@ def _module():
 def load(request: EncoderRequest):
     from bench.encoders import Encoder
 
-    size = request.resolution or DEFAULT_SIZE
+    size = request.resolution or request.native_size or DEFAULT_SIZE
     return Encoder(
         name="pixels",
         module=_module(),

@@ -9,8 +9,8 @@ learning rate is higher than full fine-tuning's.
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 #: Shared by the parameter-efficient strategies (bitfit, lora, adapter, vpt).
 PEFT_DEFAULTS = {**RECIPE_DEFAULTS, "lr": 3e-3, "head_lr_mult": 3.0}

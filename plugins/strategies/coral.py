@@ -11,8 +11,8 @@ first moments too, as common re-implementations do). ``coral_weight`` defaults t
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 CORAL_DEFAULTS = {**RECIPE_DEFAULTS, "coral_weight": 10.0}
 

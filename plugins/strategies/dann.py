@@ -15,8 +15,8 @@ Also home of the pieces the other domain adaptation strategies share: :class:`Ta
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 DANN_DEFAULTS = {**RECIPE_DEFAULTS, "domain_weight": 1.0, "gamma": 10.0, "domain_hidden": 256}
 

@@ -10,8 +10,8 @@ the head at the zero-shot classifier built from class-name prompts.
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 
 @bench.hookimpl

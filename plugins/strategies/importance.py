@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 IMPORTANCE_DEFAULTS = {**RECIPE_DEFAULTS, "domain_C": 1.0, "max_weight": 10.0, "freeze_backbone": False}
 

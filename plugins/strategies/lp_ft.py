@@ -12,8 +12,8 @@ with the shared loop at a lower learning rate than ``finetune`` and no separate 
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 
 @bench.hookimpl

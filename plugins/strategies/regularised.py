@@ -21,8 +21,8 @@ as in L2-SP); the head keeps it.
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 
 @bench.hookimpl

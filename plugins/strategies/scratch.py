@@ -8,8 +8,8 @@ statistics mean nothing) and the head has no separate learning rate.
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 
 @bench.hookimpl

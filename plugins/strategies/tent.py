@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import bench
+from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
-from bench.training import RECIPE_DEFAULTS
 
 TENT_DEFAULTS = {**RECIPE_DEFAULTS, "source": "linear-probe", "C": 10.0, "tent_steps": 50, "tent_lr": 1e-3,
                  "tent_batch_size": 64, "stat_batches": 20}

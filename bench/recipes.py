@@ -1,0 +1,25 @@
+"""Default training recipe shared by every training strategy (torch-free, so plugin modules can
+import it at registration time without importing torch: `bench list` stays fast).
+
+See :mod:`bench.training` for how each key is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Recipe keys every training strategy accepts (its spec's ``defaults`` may override values).
+#: Sized so the default benchmark's 30 training cells fit in minutes on a 2-core CPU; on a GPU
+#: raise them (``--set epochs=30 --set max_steps=1000``): records carry the steps taken.
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "min_steps": 25,
+    "max_steps": 100,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "head_lr_mult": 10.0,
+    "weight_decay": 0.01,
+    "warmup_frac": 0.1,
+    "freeze_bn": True,
+    "augment": "shift",  # small random translations; no flips (they change digits' meaning)
+}
