@@ -316,6 +316,8 @@ def _params(n: Any) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench import leaderboard
 
+    if args.format not in leaderboard.FORMATS:
+        raise UserError(f"unknown format {args.format!r}; use one of {', '.join(leaderboard.FORMATS)}")
     board = leaderboard.aggregate(leaderboard.load_records(args.dirs))
     print(leaderboard.render(board, args.format), end="")
     return 0

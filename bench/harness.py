@@ -101,9 +101,13 @@ class Plan:
 # -- resolving names and options --------------------------------------------------------------------
 
 
-def resolve_device(device: str) -> str:
+def _check_device_name(device: str) -> None:
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"unknown device {device!r}; use auto, cpu or cuda")
+
+
+def resolve_device(device: str) -> str:
+    _check_device_name(device)
     import torch
 
     if device == "auto":
@@ -172,6 +176,7 @@ class Runner:
         self.plugins = plugins
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.budgets = parse_budgets(cfg.budgets)
+        _check_device_name(cfg.device)
         if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
             raise UserError(f"--seeds must be a positive integer, not {cfg.seeds!r}")
         self.encoder_specs = {n: plugins.encoders.resolve(n) for n in _unique(cfg.encoders, "encoder")}
