@@ -256,3 +256,35 @@ def test_observer_hook_receives_every_record(tmp_path, plugins, monkeypatch):
     Runner(toy_config(tmp_path, budgets="2", seeds=1), plugins).run()
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert sorted(line[1] for line in lines) == ["linear-probe", "toy-centroid"]
+
+
+class ReverseExecutor:
+    """A third-party executor: runs cells last-first (records may arrive in any order)."""
+
+    ran: list = []
+
+    def run(self, cells, run_cell):
+        for cell in reversed(list(cells)):
+            ReverseExecutor.ran.append(cell.key())
+            yield run_cell(cell)
+
+
+class ExecutorPlugin:
+    @staticmethod
+    @bench.hookimpl
+    def bench_register_executors():
+        from bench.specs import ExecutorSpec
+
+        return [ExecutorSpec(name="reverse", description="last cell first", loader=lambda: ReverseExecutor())]
+
+
+def test_plugin_executor_runs_the_cells(tmp_path, with_plugins, monkeypatch):
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    p = load_plugins(extra=[("reverse", ExecutorPlugin)])
+    ReverseExecutor.ran.clear()
+    Runner(toy_config(tmp_path, executor="reverse", budgets="2", seeds=2), p).run()
+    records = read(tmp_path / "run")
+    assert [(r["strategy"], r["seed"]) for r in records] == [("linear-probe", 1), ("linear-probe", 0),
+                                                             ("toy-centroid", 1), ("toy-centroid", 0)]
+    assert len(ReverseExecutor.ran) == 4 and ReverseExecutor.ran[0][3:5] == ("2/class", 1)
+    assert all(r["status"] == "ok" for r in records)
