@@ -4,8 +4,8 @@ Source: UCI digits (grey). Target: the same digits with a strong colour tint (``
 weakest channel keeps 20%, a random hue per image). A tiny CNN is first trained on the source
 pool (our stand-in for a pre-trained encoder); then source-only fine-tuning, DANN and CORAL start
 from it with the same recipe and seed. During development CORAL beat source-only on the target by
-+0.19 to +0.23 for seeds 0, 1 and 2. DANN did not do so reliably (+0.10 at seed 0, -0.18 and
--0.18 at seeds 1 and 2), so its test checks the mechanism (gradient reversal), not a gain.
++0.19 to +0.23 for seeds 0, 1 and 2, and DANN (two-layer dropout domain classifier at 10x the
+backbone's rate) by +0.17, +0.14 and +0.13.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-from bench_plugins.strategies.coral import CORAL_DEFAULTS, Coral, coral_loss
-from bench_plugins.strategies.dann import DANN_DEFAULTS, Dann, dann_lambda, grad_reverse
-from bench_plugins.strategies.finetune import Finetune
-from bench_plugins.strategies.importance import IMPORTANCE_DEFAULTS, Importance, importance_weights
-from bench_plugins.strategies.tent import TENT_DEFAULTS, Tent
-from bench_plugins.tasks.corruptions import CorruptedSplit
-from bench_plugins.tasks.digits import load_digits_task
 from torch import nn
 
 from bench.encoders import Encoder, encode
@@ -29,6 +22,13 @@ from bench.specs import TaskRequest
 from bench.strategies import FitContext
 from bench.tasks import TaskData
 from bench.training import RECIPE_DEFAULTS, Classifier, head_and_backbone_groups, train
+from bench_plugins.strategies.coral import CORAL_DEFAULTS, Coral, coral_loss
+from bench_plugins.strategies.dann import DANN_DEFAULTS, Dann, dann_lambda, grad_reverse
+from bench_plugins.strategies.finetune import Finetune
+from bench_plugins.strategies.importance import IMPORTANCE_DEFAULTS, Importance, importance_weights
+from bench_plugins.strategies.tent import TENT_DEFAULTS, Tent
+from bench_plugins.tasks.corruptions import CorruptedSplit
+from bench_plugins.tasks.digits import load_digits_task
 
 RECIPE = {"min_steps": 300, "max_steps": 300, "lr": 1e-3, "head_lr_mult": 1.0, "augment": "none", "freeze_bn": False}
 
@@ -53,12 +53,18 @@ def setting():
     return task, task.train.subset(budget)
 
 
+_PRETRAINED = {}
+
+
 def _context(task, labelled, strategy_defaults, seed, norm=False, **overrides):
     enc = _tiny(seed, norm)
-    pre = Classifier(enc.module, 64, 10)  # "pre-training" on the labelled source pool
-    train(pre, head_and_backbone_groups(pre, 3e-3, 1.0), enc, task.train,
-          {**RECIPE_DEFAULTS, "min_steps": 150, "max_steps": 150, "lr": 3e-3, "augment": "none"}, seed)
-    state = copy.deepcopy(enc.module.state_dict())
+    if (seed, norm) not in _PRETRAINED:  # "pre-training" on the labelled source pool, once per seed
+        pre = Classifier(enc.module, 64, 10)
+        train(pre, head_and_backbone_groups(pre, 3e-3, 1.0), enc, task.train,
+              {**RECIPE_DEFAULTS, "min_steps": 150, "max_steps": 150, "lr": 3e-3, "augment": "none"}, seed)
+        _PRETRAINED[seed, norm] = copy.deepcopy(enc.module.state_dict())
+    state = _PRETRAINED[seed, norm]
+    enc.module.load_state_dict(state)
 
     def load_encoder(pretrained=True):
         fresh = _tiny(seed, norm)
@@ -82,13 +88,24 @@ def test_coral_beats_source_only_on_planted_colour_shift(setting):
     assert coral > source_only + 0.1, (source_only, coral)
 
 
-def test_dann_trains_against_a_domain_classifier_through_gradient_reversal(setting):
+def test_gradient_reversal_flips_and_scales_the_gradient():
     x = torch.ones(3, requires_grad=True)
     grad_reverse(x, 0.5).sum().backward()
     assert torch.equal(x.grad, torch.full((3,), -0.5))
+
+
+def test_dann_beats_source_only_on_planted_colour_shift_across_seeds(setting):
     task, labelled = setting
-    fitted = Dann().fit(_context(task, labelled, DANN_DEFAULTS, 0, domain_weight=0.3, min_steps=40, max_steps=40))
-    assert 0.0 <= fitted.info["final_domain_accuracy"] <= 1.0 and fitted.info["steps"] == 40
+    gains, domain_acc = [], []
+    for seed in (0, 1, 2):
+        source_only = _target_accuracy(Finetune().fit(_context(task, labelled, RECIPE_DEFAULTS, seed=seed)), task)
+        fitted = Dann().fit(_context(task, labelled, DANN_DEFAULTS, seed))
+        gains.append(_target_accuracy(fitted, task) - source_only)
+        domain_acc.append(fitted.info["final_domain_accuracy"])
+    # Measured: +0.17, +0.14, +0.13 at seeds 0, 1, 2 (source-only 0.74, 0.73, 0.77).
+    print("dann - source-only per seed:", [round(g, 3) for g in gains], "domain acc:", domain_acc)
+    assert sum(g > 0.03 for g in gains) >= 2 and np.mean(gains) > 0.05, gains
+    assert np.mean(domain_acc) < 0.8, domain_acc  # the features became hard to tell apart
 
 
 def test_tent_updates_only_normalisation_affine_parameters(setting):
