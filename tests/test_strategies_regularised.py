@@ -119,19 +119,20 @@ def test_ewc_trains_everything_with_fisher_from_the_budget():
     assert all(changed)
 
 
-def test_probe_head_reproduces_the_standardised_logistic_regression():
-    from bench_plugins.strategies.lp_ft import probe_head_weights
+def test_probe_head_reproduces_the_scaled_logistic_regression():
     from sklearn.linear_model import LogisticRegression
+
+    from bench_plugins.strategies.lp_ft import probe_head_weights
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 5)) * np.array([1, 10, 0.1, 3, 1]) + 4
     y = np.arange(30) % 3
     W, b, _ = probe_head_weights(x, y, 4, C=1.0, max_iter=2000, seed=0)  # class 3 has no labels
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=0).fit((x - mu) / sd, y)
+    scale = np.linalg.norm(x, axis=1).mean()
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=0).fit(x / scale, y)
     q = rng.normal(size=(50, 5)) * np.array([1, 10, 0.1, 3, 1]) + 4
-    np.testing.assert_allclose((q @ W.T + b)[:, :3], clf.decision_function((q - mu) / sd), rtol=1e-3, atol=1e-3)
-    assert ((q @ W.T + b).argmax(1) == clf.predict((q - mu) / sd)).all()
+    np.testing.assert_allclose((q @ W.T + b)[:, :3], clf.decision_function(q / scale), rtol=1e-3, atol=1e-3)
+    assert ((q @ W.T + b).argmax(1) == clf.predict(q / scale)).all()
     assert (W[3] == 0).all() and ((x @ W.T + b).argmax(1) != 3).all()
 
 
@@ -145,7 +146,7 @@ def test_lp_ft_starts_from_the_probe_head_and_then_fine_tunes_everything():
     ctx = make_ctx(base, dict(s.defaults))
     # Zero steps of fine-tuning: the model is exactly backbone + probe head.
     probe_only = s.load().fit(make_ctx(base, dict(s.defaults), min_steps=0, max_steps=0, epochs=0))
-    W, b, _ = lp_ft.probe_head_weights(ctx.features(ctx.labelled), ctx.labelled.labels, NUM_CLASSES, 1.0, 2000, 0)
+    W, b, _ = lp_ft.probe_head_weights(ctx.features(ctx.labelled), ctx.labelled.labels, NUM_CLASSES, 10.0, 2000, 0)
     expected = (ctx.features(ctx.labelled) @ W.T + b).argmax(1)
     assert (probe_only.predict(ctx.labelled) == expected).all()
     fitted = s.load().fit(ctx)

@@ -15,10 +15,9 @@ backbone is frozen, its BatchNorm statistics too.
 
 from __future__ import annotations
 
-from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
-
 import bench
 from bench.specs import StrategySpec
+from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
 
 STYLES = ("houlsby", "adaptformer")
 

@@ -11,10 +11,9 @@ the fitted encoder's module folds them in (same outputs, base-model inference co
 
 from __future__ import annotations
 
-from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
-
 import bench
 from bench.specs import StrategySpec
+from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
 
 
 @bench.hookimpl

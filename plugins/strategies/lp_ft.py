@@ -2,9 +2,11 @@
 
 Fine-tuning with a random head sends large, noisy gradients through the pre-trained features and
 distorts them; starting from a fitted linear head avoids most of that. Stage 1 fits a multinomial
-logistic regression (``lp_C``) on the *cached frozen features* of the labelled budget,
-standardised per dimension; the standardisation is folded into the weights, so the result is
-exactly a linear head on the backbone's raw features. Stage 2 fine-tunes everything from that head
+logistic regression (``lp_C``, default 10 as in ``linear-probe``) on the *cached frozen features*
+of the labelled budget divided by their mean L2 norm (one scalar, so features are about unit norm
+as in ``linear-probe`` yet the head stays exactly linear in the raw features; per-dimension
+standardisation would blow up near-constant dimensions into huge weights, which fine-tuning then
+destroys). The scale is folded into the weights. Stage 2 fine-tunes everything from that head
 with the shared loop at a lower learning rate than ``finetune`` and no separate head rate
 (``head_lr_mult = 1``); ``layer_decay`` works as in ``finetune``.
 """
@@ -25,7 +27,7 @@ def bench_register_strategies():
             loader=lambda: LPFT(),
             kind="train",
             requires=("pretrained", "trainable"),
-            defaults={**RECIPE_DEFAULTS, "lr": 3e-4, "head_lr_mult": 1.0, "lp_C": 1.0, "lp_max_iter": 2000,
+            defaults={**RECIPE_DEFAULTS, "lr": 3e-4, "head_lr_mult": 1.0, "lp_C": 10.0, "lp_max_iter": 2000,
                       "layer_decay": None},
         )
     ]
@@ -33,7 +35,7 @@ def bench_register_strategies():
 
 def probe_head_weights(features, labels, num_classes: int, C: float, max_iter: int, seed: int):
     """A linear head ``(W [C, D], b [C])`` on raw features from a logistic regression fitted on
-    standardised features (the scaling folded into ``W`` and ``b``), plus its training accuracy.
+    features divided by their mean norm (the scale folded into ``W``), plus its training accuracy.
 
     Classes absent from ``labels`` get zero weights and a bias 10 below the lowest fitted logit on
     the budget;
@@ -49,16 +51,16 @@ def probe_head_weights(features, labels, num_classes: int, C: float, max_iter: i
     if len(present) < 2:
         b[present] = 1.0
         return W.astype(np.float32), b.astype(np.float32), 1.0
-    mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit((x - mu) / sigma, y)
+    scale = float(np.linalg.norm(x, axis=1).mean()) or 1.0
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x / scale, y)
     coef, intercept = clf.coef_, clf.intercept_
     if len(present) == 2:  # sklearn's binary form: one row for the second class
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    W[present] = coef / sigma
-    b[present] = intercept - (coef / sigma) @ mu
+    W[present] = coef / scale
+    b[present] = intercept
     absent = np.setdiff1d(np.arange(num_classes), present)
     b[absent] = (x @ W[present].T + b[present]).min() - 10.0  # below every fitted logit on the budget
-    acc = float((clf.predict((x - mu) / sigma) == y).mean())
+    acc = float((clf.predict(x / scale) == y).mean())
     return W.astype(np.float32), b.astype(np.float32), acc
 
 

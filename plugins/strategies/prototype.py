@@ -28,6 +28,7 @@ def bench_register_strategies():
 def class_means(x, y, num_classes: int):
     """``(prototypes [C, D], present [C] bool)`` from unit-norm features."""
     import numpy as np
+
     from bench_plugins.strategies.linear_probe import l2_normalise
 
     x = l2_normalise(np.asarray(x, dtype=np.float64))
@@ -42,6 +43,7 @@ def class_means(x, y, num_classes: int):
 
 def nearest_prototype(protos, present, query_x):
     import numpy as np
+
     from bench_plugins.strategies.linear_probe import l2_normalise
 
     q = l2_normalise(np.asarray(query_x, dtype=np.float64))

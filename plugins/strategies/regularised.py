@@ -42,7 +42,7 @@ def bench_register_strategies():
             loader=lambda: Regularised("ewc"),
             kind="train",
             requires=("pretrained", "trainable"),
-            defaults={**RECIPE_DEFAULTS, "ewc_lambda": 0.1, "ewc_fisher_items": 64, "lp_C": 1.0},
+            defaults={**RECIPE_DEFAULTS, "ewc_lambda": 0.1, "ewc_fisher_items": 64, "lp_C": 10.0},
         ),
     ]
 
@@ -109,11 +109,11 @@ class Regularised:
     def fit(self, ctx):
         import numpy as np
         import torch
-        from bench_plugins.strategies.lp_ft import init_head_from_probe
 
         from bench.encoders import preprocess
         from bench.errors import UserError
         from bench.training import Classifier, fit_classifier, head_and_backbone_groups
+        from bench_plugins.strategies.lp_ft import init_head_from_probe
 
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import math
 
-from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
-
 import bench
 from bench.specs import StrategySpec
+from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
 
 MODES = ("shallow", "deep")
 
@@ -137,6 +136,7 @@ def add_prompts(encoder, num_prompts: int = 10, mode: str = "deep", gated: bool 
 class VPT:
     def fit(self, ctx):
         import torch
+
         from bench_plugins.strategies.bitfit import fit_frozen_backbone
 
         encoder = ctx.load_encoder(pretrained=True)
