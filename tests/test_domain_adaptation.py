@@ -117,10 +117,21 @@ def test_tent_updates_only_normalisation_affine_parameters(setting):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.split(".")[0] in ("1", "5") for k in changed)  # the BatchNorm layers
     assert not any(k.endswith("weight") and k.split(".")[0] in ("0", "4", "9") for k in changed)
-    # Not asserted: on this tiny BatchNorm CNN the mean target entropy did NOT fall over 20 steps
-    # (0.78 -> 0.83); see the closing note of issue 5.
     assert fitted.info["entropy_first"] > 0 and fitted.info["stat_batches"] == 5
     assert fitted.trainable_params == 2 * (16 + 16)
+
+
+def test_tent_lowers_target_entropy_without_collapsing_target_accuracy(setting):
+    task, labelled = setting
+    adapted = Tent().fit(_context(task, labelled, TENT_DEFAULTS, seed=0, norm=True, stat_batches=5))
+    # Without entropy steps: the same source model with target BatchNorm statistics.
+    unadapted = Tent().fit(_context(task, labelled, TENT_DEFAULTS, seed=0, norm=True, stat_batches=5, tent_steps=0))
+    before, after = adapted.info["entropy_before"], adapted.info["entropy_after"]
+    assert unadapted.info["entropy_after"] == before  # same fixed target batches, same model
+    # Measured: 0.828 -> 0.791 (seeds 1, 2: 0.812 -> 0.787, 0.785 -> 0.759); target accuracy 0.93.
+    assert after < before - 0.01, (before, after)
+    acc, acc0 = _target_accuracy(adapted, task), _target_accuracy(unadapted, task)
+    assert acc > 0.8 and acc >= acc0 - 0.03, (acc0, acc)
 
 
 def test_importance_weights_favour_target_like_source_items():

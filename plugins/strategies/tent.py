@@ -8,6 +8,12 @@
    normalisation layers (BatchNorm, GroupNorm, LayerNorm). For ``tent_steps`` steps, a batch of
    unlabelled target images goes through the model with BatchNorm normalising by the batch's
    own statistics, and Adam (``tent_lr``) minimises the mean prediction entropy.
+   ``info["entropy_before"]`` / ``["entropy_after"]`` score the same fixed target batches
+   (``entropy_probe_batches``, drawn apart from the training stream) in that same mode before and
+   after adaptation; ``entropy_first`` / ``entropy_last`` average the first / last five training
+   batches' losses, which differ also by which images the batches hold (an earlier comparison of
+   those alone read 0.78 -> 0.83 at ``tent_lr`` 1e-4 over 20 steps, while the fixed batches' entropy
+   fell, 0.83 -> 0.79 at the default 1e-3 over 50).
 3. BatchNorm running statistics are then re-estimated on up to ``stat_batches`` target batches,
    and prediction runs in eval mode. Predictions therefore do not depend on which other items
    share a test batch; they use target statistics for every split, so the source-test accuracy
@@ -21,7 +27,7 @@ from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
 
 TENT_DEFAULTS = {**RECIPE_DEFAULTS, "source": "linear-probe", "C": 10.0, "tent_steps": 50, "tent_lr": 1e-3,
-                 "tent_batch_size": 64, "stat_batches": 20}
+                 "tent_batch_size": 64, "stat_batches": 20, "entropy_probe_batches": 4}
 
 
 @bench.hookimpl
@@ -66,6 +72,14 @@ def entropy(logits):
     return -(logp.exp() * logp).sum(dim=1)
 
 
+def mean_entropy(model, inputs) -> float:
+    """Mean prediction entropy over fixed input batches, in the model's current mode, no update."""
+    import torch
+
+    with torch.no_grad():
+        return float(torch.cat([entropy(model(x)) for x in inputs]).mean())
+
+
 def reestimate_bn(model, batches, n_batches: int) -> int:
     """Cumulative BatchNorm statistics over ``n_batches`` target batches; returns the count used."""
     import torch
@@ -92,8 +106,9 @@ def probe_head(ctx, encoder):
     """A linear head on L2-normalised features, fitted as the linear probe fits it."""
     import numpy as np
     import torch
-    from bench_plugins.strategies.linear_probe import fit_logistic, l2_normalise
     from torch import nn
+
+    from bench_plugins.strategies.linear_probe import fit_logistic, l2_normalise
 
     x = l2_normalise(ctx.features(ctx.labelled))
     y = np.asarray(ctx.labelled.labels)
@@ -124,12 +139,12 @@ class Tent:
     def fit(self, ctx):
         import numpy as np
         import torch
-        from bench_plugins.strategies.dann import TargetBatches, require_target
 
         from bench.encoders import count_parameters
         from bench.errors import UserError
         from bench.strategies import Fitted
         from bench.training import Classifier, head_and_backbone_groups, predict_fn, train
+        from bench_plugins.strategies.dann import TargetBatches, require_target
 
         target = require_target(ctx, "tent")
         cfg = ctx.config
@@ -156,6 +171,11 @@ class Tent:
         batches = TargetBatches(target, encoder, int(cfg["tent_batch_size"]), ctx.seed, ctx.device)
         opt = torch.optim.Adam(params, lr=float(cfg["tent_lr"]))
         model.train()  # BatchNorm normalises by each target batch's statistics
+        # A fixed probe of target batches, scored in the same mode as the loss before and after
+        # adaptation (entropies of successive training batches differ by which images they hold).
+        probe = TargetBatches(target, encoder, int(cfg["tent_batch_size"]), ctx.seed + 1, ctx.device)
+        probe_inputs = [probe.next() for _ in range(max(1, int(cfg["entropy_probe_batches"])))]
+        info["entropy_before"] = round(mean_entropy(model, probe_inputs), 5)
         entropies = []
         steps = int(cfg["tent_steps"])
         for step in range(steps):
@@ -166,6 +186,7 @@ class Tent:
             entropies.append(float(loss.detach()))
             if step % 10 == 0 or step == steps - 1:
                 ctx.progress(f"tent step {step + 1}/{steps} entropy {entropies[-1]:.3f}")
+        info["entropy_after"] = round(mean_entropy(model, probe_inputs), 5)
         info["stat_batches"] = reestimate_bn(model, batches, int(cfg["stat_batches"]))
         model.eval()
         if entropies:
