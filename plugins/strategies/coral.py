@@ -48,9 +48,8 @@ def coral_loss(source, target):
 
 class Coral:
     def fit(self, ctx):
-        from bench_plugins.strategies.dann import TargetBatches, feature_classifier, require_target
-
         from bench.training import fit_classifier, head_and_backbone_groups
+        from bench_plugins.strategies.dann import TargetBatches, feature_classifier, require_target
 
         target = require_target(ctx, "coral")
         cfg = ctx.config

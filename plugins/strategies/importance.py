@@ -37,9 +37,10 @@ def bench_register_strategies():
 def importance_weights(source_feats, target_feats, C: float, max_weight: float, seed: int):
     """Density-ratio weights of the source rows (cross-fitted domain classifier), clipped, mean 1."""
     import numpy as np
-    from bench_plugins.strategies.linear_probe import l2_normalise
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from bench_plugins.strategies.linear_probe import l2_normalise
 
     x = l2_normalise(np.concatenate([source_feats, target_feats]))
     d = np.concatenate([np.zeros(len(source_feats), dtype=int), np.ones(len(target_feats), dtype=int)])
@@ -58,9 +59,8 @@ def importance_weights(source_feats, target_feats, C: float, max_weight: float, 
 class Importance:
     def fit(self, ctx):
 
-        from bench_plugins.strategies.dann import require_target
-
         from bench.training import Classifier, fit_classifier, head_and_backbone_groups
+        from bench_plugins.strategies.dann import require_target
 
         target = require_target(ctx, "importance")
         cfg = ctx.config
