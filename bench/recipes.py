@@ -13,7 +13,7 @@ from typing import Any
 #: raise them (``--set epochs=30 --set max_steps=1000``): records carry the steps taken.
 RECIPE_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
-    "min_steps": 25,
+    "min_steps": 50,
     "max_steps": 100,
     "batch_size": 32,
     "lr": 1e-3,

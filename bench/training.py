@@ -141,8 +141,40 @@ def train(
             raise FloatingPointError(f"training diverged at step {step} (loss {loss_value}); lower lr")
         if progress is not None and (step % 20 == 0 or step == steps - 1):
             progress(f"step {step + 1}/{steps} loss {loss_value:.3f}")
+    recalibrated = False
+    if not config.get("freeze_bn", True):
+        recalibrated = recalibrate_batchnorm(model, cached if cached is not None else split, encoder, device)
     model.eval()
-    return {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5)}
+    return {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5), "bn_recalibrated": recalibrated}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: torch.Tensor | Split, encoder: Encoder, device: str) -> bool:
+    """Re-estimate BatchNorm running statistics of the final weights on the labelled set.
+
+    With BatchNorm training and few steps, the exponential running averages still mix statistics
+    of early, very different weights, and eval-mode predictions can collapse to one class while
+    train-mode ones are fine (measured: scratch on 50 MNIST images, 25 steps: 10% vs 30%). A
+    cumulative average over the labelled set, taken with the final weights, removes the mismatch.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns:
+        return False
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    n = len(data)
+    # near-equal chunks of at most 256: the cumulative average weights every chunk the same
+    chunk = -(-n // -(-n // 256))
+    for start in range(0, n, chunk):
+        idx = list(range(start, min(start + chunk, n)))
+        x = data[idx] if isinstance(data, torch.Tensor) else preprocess(data.images(idx), encoder)
+        model(x.to(device))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    return True
 
 
 def predict_fn(model: nn.Module, encoder: Encoder, device: str = "cpu", batch_size: int = 256) -> Callable[[Split], np.ndarray]:

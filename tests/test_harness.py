@@ -160,7 +160,7 @@ def test_training_cells_count_parameters_and_follow_the_step_schedule(tmp_path, 
     for r in records.values():
         assert r["status"] == "ok", r["error"]
         assert r["trainable_params"] == hand == r["total_params"] and r["trainable_share"] == 1.0
-        assert r["info"]["steps"] == 25 and r["info"]["batch_size"] == 6  # min_steps; batch = budget size
+        assert r["info"]["steps"] == 50 and r["info"]["batch_size"] == 6  # min_steps; batch = budget size
     assert records["finetune"]["config"]["head_lr_mult"] == 10.0
     assert records["scratch"]["config"]["freeze_bn"] is False
 

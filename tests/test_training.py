@@ -1,0 +1,60 @@
+"""The shared training loop: step schedule, parameter groups, BatchNorm handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bench.encoders import Encoder
+from bench.recipes import RECIPE_DEFAULTS
+from bench.tasks import ArraySplit
+from bench.training import Classifier, layer_decay_groups, num_steps, recalibrate_batchnorm, train
+
+
+@pytest.mark.parametrize("n, steps", [(10, 50), (100, 50), (200, 70), (2000, 100)])
+def test_step_schedule_is_step_based(n, steps):
+    # max(epochs * ceil(n / 32), min_steps), capped at max_steps
+    assert num_steps(n, RECIPE_DEFAULTS) == steps
+
+
+def tiny_encoder() -> Encoder:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                           nn.Conv2d(4, 6, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return Encoder(name="tiny", module=module, feature_dim=6, input_size=8, layer_groups=[["0", "1"], ["3"]])
+
+
+def test_layer_decay_gives_each_group_its_rate():
+    enc = tiny_encoder()
+    model = Classifier(enc.module, 6, 3)
+    groups = {g["name"]: g for g in layer_decay_groups(model, enc, lr=1.0, head_lr_mult=10.0, decay=0.5)}
+    assert groups["layer0"]["lr"] == 0.5 and groups["layer1"]["lr"] == 1.0 and groups["head"]["lr"] == 10.0
+    assert sum(p.numel() for g in groups.values() for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_recalibrated_batchnorm_holds_the_final_weights_statistics():
+    enc = tiny_encoder()
+    x = torch.randn(20, 3, 8, 8) * 3 + 1
+    bn = enc.module[1]
+    bn.running_mean.fill_(7.0)
+    assert recalibrate_batchnorm(enc.module, x, enc, device="cpu")
+    with torch.no_grad():
+        pre = enc.module[0](x)
+    torch.testing.assert_close(bn.running_mean, pre.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1  # restored
+
+
+def test_frozen_batchnorm_statistics_do_not_move_during_training():
+    enc = tiny_encoder()
+    model = Classifier(enc.module, 6, 2)
+    rng = np.random.default_rng(0)
+    split = ArraySplit([str(i) for i in range(8)], rng.integers(0, 255, (8, 8, 8, 1), dtype=np.uint8), [0, 1] * 4)
+    before = enc.module[1].running_mean.clone()
+    w_before = enc.module[0].weight.detach().clone()
+    info = train(model, [{"params": list(model.parameters()), "lr": 1e-2}], enc, split,
+                 {**RECIPE_DEFAULTS, "min_steps": 5, "epochs": 1}, seed=0)
+    assert info["steps"] == 5 and info["bn_recalibrated"] is False
+    assert torch.equal(enc.module[1].running_mean, before)
+    assert not torch.equal(enc.module[0].weight, w_before)
