@@ -208,6 +208,8 @@ class Runner:
             if not isinstance(task, TaskData):
                 raise UserError(f"task plugin {spec.plugin!r} returned {type(task).__name__} for {name!r}, not TaskData")
             task.name = name
+            # what the spec declares counts too (a wrapper task may reuse another task's data)
+            task.dataset = tuple(dict.fromkeys([*task.dataset, *spec.dataset]))
             self._tasks[name] = task
         return self._tasks[name]
 

@@ -102,6 +102,9 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
             cell["wall_s"] = sum(r.get("wall_s", 0.0) for r in rs) / len(rs)
             cell["peak_mem_mb"] = max(r.get("peak_mem_mb", 0.0) for r in rs)
             row["budgets"][budget] = cell
+            row.setdefault("flags", set()).update(f for r in rs for f in r.get("flags", []))
+        for row in rows.values():
+            row["flags"] = sorted(row.get("flags", []))
         shifted = any(r.get("task_info", {}).get("shifted") for r in recs)
         flags = sorted({f for r in recs for f in r.get("flags", [])})
         out["tasks"][task] = {"budgets": budgets, "rows": list(rows.values()), "shifted": shifted, "flags": flags}
@@ -126,8 +129,19 @@ def _metric_table(task: dict[str, Any], metric: str, signed: bool = False) -> tu
             c = row["budgets"].get(b, {}).get(metric)
             vals.append("" if c is None else fmt(c["mean"], c["ci95"], signed=signed))
         if any(vals):
-            rows.append([row["encoder"], row["strategy"], *vals])
+            flag = " (!)" if row.get("flags") else ""  # suspect: see the flags table
+            rows.append([row["encoder"] + flag, row["strategy"], *vals])
     return headers, rows
+
+
+def _flags_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for row in task["rows"]:
+        if row.get("flags"):
+            rates = [c["overlap_rate"]["mean"] for c in row["budgets"].values() if "overlap_rate" in c]
+            rate = f"{100 * max(rates):.1f}" if rates else ""
+            rows.append([row["encoder"], row["strategy"], ", ".join(row["flags"]), rate])
+    return ["encoder", "strategy", "flags", "test overlap %"], rows
 
 
 def _cost_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -156,7 +170,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
     out = []
     for name, task in board["tasks"].items():
         out.append((f"{name}: test accuracy % (mean ± 95% CI over seeds)", *_metric_table(task, "accuracy")))
-        if any("accuracy_clean" in c for row in task["rows"] for c in row["budgets"].values()):
+        if any(c.get("overlap_rate", {}).get("mean", 0) > 0 for row in task["rows"] for c in row["budgets"].values()):
             out.append((f"{name}: accuracy % on Clean test items (duplicates of train removed)",
                         *_metric_table(task, "accuracy_clean")))
         if task["shifted"]:
@@ -166,6 +180,10 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
         if rows:
             out.append((f"{name}: head-start over scratch (paired, same encoder/budget/seed; points)", headers, rows))
         out.append((f"{name}: cost (mean over budgets and seeds; share = trainable/total params)", *_cost_table(task)))
+        headers, rows = _flags_table(task)
+        if rows:
+            out.append((f"{name}: (!) suspect scores: test items duplicated in train/pre-training data, or the "
+                        "encoder declares pre-training on this task's source", headers, rows))
     return out
 
 

@@ -288,3 +288,55 @@ def test_plugin_executor_runs_the_cells(tmp_path, with_plugins, monkeypatch):
                                                              ("toy-centroid", 1), ("toy-centroid", 0)]
     assert len(ReverseExecutor.ran) == 4 and ReverseExecutor.ran[0][3:5] == ("2/class", 1)
     assert all(r["status"] == "ok" for r in records)
+
+
+class DuplicatePlugin:
+    """toy-dup: toy-blobs whose first 3 test images are exact copies of train images."""
+
+    @staticmethod
+    @bench.hookimpl
+    def bench_register_tasks():
+        from bench.specs import TaskSpec
+
+        def load(request):
+            from bench.tasks import ArraySplit
+
+            base = request.resolve("toy-blobs")
+            images = np.stack(base.test.images(range(len(base.test))))
+            images[:3] = np.stack(base.train.images([0, 1, 2]))
+            labels = base.test.labels.copy()
+            labels[:3] = base.train.labels[:3]
+            base.test = ArraySplit(base.test.ids, images, labels)
+            return base
+
+        return [TaskSpec(name="toy-dup", description="toy with leaked test items", loader=load, dataset=("toy-pretraining",))]
+
+
+def test_contamination_is_scored_and_flagged_on_the_leaderboard(tmp_path, with_plugins, monkeypatch):
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    p = load_plugins(extra=[("dup", DuplicatePlugin)])
+    Runner(toy_config(tmp_path, tasks=["toy-dup"], strategies=["toy-centroid"], budgets="2", seeds=1), p).run()
+    [r] = read(tmp_path / "run")
+    assert r["metrics"]["overlap_rate"] == pytest.approx(3 / 30)
+    assert r["contamination"]["overlap_count_exact"] == 3
+    correct = r["metrics"]["accuracy"] * 30
+    assert r["metrics"]["accuracy_clean"] * 27 == pytest.approx(correct - r["contamination"]["accuracy_overlap"] * 3)
+    assert r["flags"] == ["declared-overlap:toy-pretraining (in toy-pretraining)", "overlap>1%"]
+    text = leaderboard.render(leaderboard.aggregate([r]), "github")
+    assert "toy-cnn (!)" in text and "accuracy % on Clean test items" in text and "declared-overlap" in text
+
+
+def test_check_and_index_commands(tmp_path, with_plugins, monkeypatch, capsys):
+    from PIL import Image
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    assert main(["check", "toy-blobs", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "toy-blobs" and report["sizes"]["test"] == 30
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    assert main(["index", "build", str(folder), "-o", str(tmp_path / "corpus.idx"), "--no-progress"]) == 0
+    assert "3 images hashed" in capsys.readouterr().err
