@@ -21,7 +21,7 @@ from bench.encoders import Encoder, encode, preprocess
 from bench.recipes import RECIPE_DEFAULTS
 from bench.tasks import Split
 
-__all__ = ["RECIPE_DEFAULTS", "Classifier", "fit_classifier", "head_and_backbone_groups", "layer_decay_groups",
+__all__ = ["RECIPE_DEFAULTS", "Classifier", "finetune_groups", "fit_classifier", "head_and_backbone_groups", "layer_decay_groups",
            "num_steps", "predict_fn", "train"]
 
 
@@ -196,6 +196,16 @@ def head_and_backbone_groups(
         {"params": backbone, "lr": lr, "name": "backbone"},
         {"params": list(model.head.parameters()), "lr": lr * head_lr_mult, "name": "head"},
     ]
+
+
+def finetune_groups(model: Classifier, encoder: Encoder, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fine-tuning parameter groups a config asks for: layer-wise decay when ``layer_decay``
+    is set, else backbone at ``lr`` and head at ``lr * head_lr_mult``."""
+    lr, mult = float(config["lr"]), float(config["head_lr_mult"])
+    decay = config.get("layer_decay")
+    if decay:
+        return layer_decay_groups(model, encoder, lr, mult, float(decay))
+    return head_and_backbone_groups(model, lr, mult)
 
 
 def layer_decay_groups(model: Classifier, encoder: Encoder, lr: float, head_lr_mult: float, decay: float) -> list[dict[str, Any]]:

@@ -30,19 +30,13 @@ def bench_register_strategies():
 
 class Finetune:
     def fit(self, ctx):
-        from bench.training import Classifier, fit_classifier, head_and_backbone_groups, layer_decay_groups
+        from bench.training import Classifier, finetune_groups, fit_classifier
 
         from .zero_shot import init_head_from_text, wants_zero_shot_head
 
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
         head_info = init_head_from_text(ctx, encoder, model.head) if wants_zero_shot_head(ctx.config) else {}
-        lr, mult = float(ctx.config["lr"]), float(ctx.config["head_lr_mult"])
-        decay = ctx.config.get("layer_decay")
-        if decay:
-            groups = layer_decay_groups(model, encoder, lr, mult, float(decay))
-        else:
-            groups = head_and_backbone_groups(model, lr, mult)
-        fitted = fit_classifier(ctx, encoder, model, groups)
+        fitted = fit_classifier(ctx, encoder, model, finetune_groups(model, encoder, ctx.config))
         fitted.info.update(head_info)
         return fitted

@@ -79,17 +79,11 @@ def init_head_from_probe(ctx, head, C: float, max_iter: int) -> float:
 
 class LPFT:
     def fit(self, ctx):
-        from bench.training import Classifier, fit_classifier, head_and_backbone_groups, layer_decay_groups
+        from bench.training import Classifier, finetune_groups, fit_classifier
 
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
         probe_acc = init_head_from_probe(ctx, model.head, float(ctx.config["lp_C"]), int(ctx.config["lp_max_iter"]))
-        lr, mult = float(ctx.config["lr"]), float(ctx.config["head_lr_mult"])
-        decay = ctx.config.get("layer_decay")
-        if decay:
-            groups = layer_decay_groups(model, encoder, lr, mult, float(decay))
-        else:
-            groups = head_and_backbone_groups(model, lr, mult)
-        fitted = fit_classifier(ctx, encoder, model, groups)
+        fitted = fit_classifier(ctx, encoder, model, finetune_groups(model, encoder, ctx.config))
         fitted.info["probe_train_accuracy"] = round(probe_acc, 4)
         return fitted
