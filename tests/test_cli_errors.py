@@ -31,7 +31,7 @@ TOY = ["--tasks", "toy-blobs", "--encoders", "toy-cnn", "--strategies", "toy-cen
     [
         (["run", "--encoders", "efficientnet-lite", "--dry-run"], "unknown encoder 'efficientnet-lite'; did you mean efficientnet-lite0?"),
         (["run", "--strategies", "linear_probe", "--dry-run"], "unknown strategy 'linear_probe'; did you mean linear-probe"),
-        (["run", "--tasks", "mnist", "--dry-run"], "unknown task 'mnist'"),
+        (["run", "--tasks", "mnist5", "--dry-run"], "unknown task 'mnist5'; did you mean mnist5k"),
         (["run", "--budgets", "5,x", "--dry-run"], "malformed budget 'x'; use labels per class (e.g. 5), a stratified total (e.g. n100), or full"),
         (["run", "--tasks", "digits", "--budgets", "200", "--dry-run"], "budget 200/class is larger than class '0' of task 'digits', which has"),
         (["run", "--seeds", "0", "--dry-run"], "--seeds must be a positive integer, not 0"),
