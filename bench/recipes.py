@@ -16,7 +16,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "min_steps": 50,
     "max_steps": 100,
     "batch_size": 32,
-    "lr": 1e-3,
+    "lr": 3e-4,  # full fine-tuning; chosen on a validation carve-out of the mnist5k pool (never test)
     "head_lr_mult": 10.0,
     "weight_decay": 0.01,
     "warmup_frac": 0.1,
