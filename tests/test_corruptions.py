@@ -6,6 +6,11 @@ import io
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from bench.errors import UserError
+from bench.specs import TaskRequest
+from bench.tasks import ArraySplit, TaskData
 from bench_plugins.tasks.corruptions import (
     CORRUPTIONS,
     SEVERITY_TABLE,
@@ -15,11 +20,6 @@ from bench_plugins.tasks.corruptions import (
     parse_name,
     tint_gains,
 )
-from PIL import Image
-
-from bench.errors import UserError
-from bench.specs import TaskRequest
-from bench.tasks import ArraySplit, TaskData
 
 
 def _base_task(name="toy"):

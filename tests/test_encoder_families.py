@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import torch
-from bench_plugins.encoders import clip, dinov2, resnet, vit
 
 from bench.errors import UserError
 from bench.plugins import load_plugins
 from bench.specs import EncoderRequest
+from bench_plugins.encoders import clip, dinov2, resnet, vit
 
 TINY_CLIP = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
              "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}

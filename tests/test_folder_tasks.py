@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_plugins.tasks.folder import PATTERN, load_folder_task
 from PIL import Image
 
 from bench.errors import UserError
 from bench.specs import TaskRequest
+from bench_plugins.tasks.folder import PATTERN, load_folder_task
 
 
 def _write(path: Path, value: int, mode: str = "RGB", size=(6, 5)) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from bench_plugins.tasks import digits
-from bench_plugins.tasks.shifts import load_shift
 
 from bench.specs import TaskRequest
+from bench_plugins.tasks import digits
+from bench_plugins.tasks.shifts import load_shift
 
 
 def _resolve(name):

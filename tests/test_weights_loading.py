@@ -8,11 +8,11 @@ import time
 
 import pytest
 import torch
-from bench_plugins.encoders import _hub, clip, dinov2, resnet, vit
 from safetensors.torch import save_file
 
 from bench.errors import UserError
 from bench.specs import EncoderRequest
+from bench_plugins.encoders import _hub, clip, dinov2, resnet, vit
 
 TIMM_CASES = [  # (plugin, family, variant, resolution, file suffix)
     # resnet18's round trip is the Hugging Face cache test below

@@ -9,9 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from bench_plugins.strategies.finetune import Finetune
-from bench_plugins.strategies.linear_probe import LinearProbe
-from bench_plugins.strategies.zero_shot import TEMPLATES, ZeroShot
 from torch import nn
 
 from bench.encoders import Encoder, encode
@@ -20,6 +17,9 @@ from bench.specs import EncoderRequest
 from bench.strategies import FitContext
 from bench.tasks import ArraySplit, TaskData
 from bench.training import RECIPE_DEFAULTS
+from bench_plugins.strategies.finetune import Finetune
+from bench_plugins.strategies.linear_probe import LinearProbe
+from bench_plugins.strategies.zero_shot import TEMPLATES, ZeroShot
 
 NAMES = ["cat", "dog", "car", "ship"]
 
@@ -141,6 +141,7 @@ def test_head_init_rejects_an_unknown_value():
 
 def test_zero_shot_on_tiny_open_clip_matches_open_clip_similarities(tmp_path):
     import open_clip
+
     from bench_plugins.encoders import clip
 
     cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
