@@ -364,7 +364,7 @@ class Runner:
         res = self.cfg.resolution
         if res != "auto":
             return int(res)
-        native = task.native_size
+        native = task.native_size or _native_size(task)
         if meta.get("flexible_resolution") and native:
             size = max(AUTO_MIN_RESOLUTION, -(-native // 32) * 32)  # ceil to a multiple of 32
             return min(size, int(meta.get("input_size") or size))
@@ -509,6 +509,13 @@ class Runner:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _native_size(task: TaskData) -> int | None:
+    """The largest side among the first image of each split (tasks that mix sources, such as
+    ``mnist5k->digits`` with 28 and 8 px images, declare no single native size)."""
+    sides = [max(split.images([0])[0].shape[:2]) for split in task.splits().values() if len(split)]
+    return max(sides) if sides else None
 
 
 def _overlap_metrics(report: Any, split: Split, pred: np.ndarray, metrics: dict[str, Any], prefix: str) -> dict[str, Any]:

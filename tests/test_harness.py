@@ -340,3 +340,17 @@ def test_check_and_index_commands(tmp_path, with_plugins, monkeypatch, capsys):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     assert main(["index", "build", str(folder), "-o", str(tmp_path / "corpus.idx"), "--no-progress"]) == 0
     assert "3 images hashed" in capsys.readouterr().err
+
+
+def test_auto_resolution_for_tasks_mixing_image_sizes(plugins, tmp_path):
+    from bench.tasks import ArraySplit, TaskData
+
+    runner = Runner(toy_config(tmp_path), plugins)
+    small = ArraySplit(["a"], np.zeros((1, 8, 8), np.uint8), [0])
+    big = ArraySplit(["b"], np.zeros((1, 28, 28), np.uint8), [0])
+    mixed = TaskData(name="mix", classes=["x"], train=big, test=big, target_train=small, target_test=small)
+    cnn = {"flexible_resolution": True, "input_size": 224}
+    assert runner.resolution_for(cnn, mixed) == 64  # 28 px rounds up to 32, at least 64
+    huge = ArraySplit(["c"], np.zeros((1, 300, 300), np.uint8), [0])
+    assert runner.resolution_for(cnn, TaskData(name="h", classes=["x"], train=huge, test=huge)) == 224
+    assert runner.resolution_for({"input_size": 224}, mixed) is None  # ViTs keep their own size
