@@ -3,9 +3,11 @@
 Fine-tunes the encoder and a linear head on the labelled source budget (the ``finetune``
 recipe) plus ``coral_weight`` times the CORAL loss between the covariance matrices of the
 backbone's pooled features on a source batch and on an unlabelled target batch, plus the
-squared difference of their means: ``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / d^2`` (the
-original divides the covariance term by ``4 d^2`` and has no mean term; the mean term aligns
-first moments too, as common re-implementations do). ``coral_weight`` defaults to 10.
+squared difference of their means: ``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / (4 d^2)``
+(the original's covariance term, plus a mean term that aligns first moments too, as common
+re-implementations do). ``coral_weight`` defaults to 1: at 10 (with the covariance term 4x
+larger) the alignment collapsed EfficientNet-Lite0's features on mnist5k->digits (source
+accuracy 16-69%, target near chance); at 1 a 10/class cell gave 86.8% source, 53.6% target.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import bench
 from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
 
-CORAL_DEFAULTS = {**RECIPE_DEFAULTS, "coral_weight": 10.0}
+CORAL_DEFAULTS = {**RECIPE_DEFAULTS, "coral_weight": 1.0}
 
 
 @bench.hookimpl
@@ -38,12 +40,12 @@ def covariance(x):
 
 
 def coral_loss(source, target):
-    """Mean squared difference of the feature means plus that of the covariance matrices
-    (``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / d^2``)."""
+    """Mean squared difference of the feature means plus a quarter of that of the covariance
+    matrices (``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / (4 d^2)``)."""
     if source.shape[0] < 2 or target.shape[0] < 2:  # no covariance from one item
         return source.sum() * 0.0
     mean_term = (source.mean(dim=0) - target.mean(dim=0)).pow(2).mean()
-    return mean_term + (covariance(source) - covariance(target)).pow(2).mean()
+    return mean_term + (covariance(source) - covariance(target)).pow(2).mean() / 4
 
 
 class Coral:
