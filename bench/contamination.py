@@ -277,11 +277,9 @@ def _hash_pairs(split: str, ids: Sequence[str], qh: Hashes, reference: str, ref_
 
 def _embedding_pairs(split: str, ids: Sequence[str], q: np.ndarray, reference: str, ref_ids: Sequence[str],
                      r: np.ndarray, threshold: float, within: bool) -> list[Pair]:
-    def norm(x):
-        x = np.asarray(x, dtype=np.float32)
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    from bench.probe import l2_normalise
 
-    q, r = norm(q), norm(r)
+    q, r = l2_normalise(np.asarray(q, dtype=np.float32)), l2_normalise(np.asarray(r, dtype=np.float32))
     qs, es, ss = [], [], []
     for start in range(0, len(q), 1024):
         sim = q[start:start + 1024] @ r.T

@@ -9,6 +9,7 @@ and for CLIP-like models a text tower for zero-shot classification.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,11 @@ class Encoder:
     @property
     def trainable(self) -> bool:
         return any(True for _ in self.module.parameters())
+
+    def with_module(self, module: nn.Module) -> Encoder:
+        """The same encoder (preprocessing, metadata) around another backbone, e.g. an adapted
+        copy; its fingerprint is computed afresh."""
+        return dataclasses.replace(self, module=module, _fingerprint=None)
 
     def preprocessing(self) -> dict[str, Any]:
         return {

@@ -53,7 +53,7 @@ def reference_splits(reference: TaskData, seed: int = 0, max_train: int = MAX_TR
 
 def probe_accuracy(encoder: Encoder, train: Split, test: Split, device: str = "cpu", seed: int = 0) -> float:
     """Linear-probe accuracy of ``encoder``'s backbone: fit on ``train`` features, score on ``test``."""
-    from bench_plugins.strategies.linear_probe import fit_logistic, l2_normalise
+    from bench.probe import fit_logistic, l2_normalise
 
     x_train = l2_normalise(encode(encoder, train.images, len(train), device=device))
     x_test = l2_normalise(encode(encoder, test.images, len(test), device=device))

@@ -237,6 +237,6 @@ def fit_classifier(ctx: Any, encoder: Encoder, model: Classifier, param_groups: 
     trainable, total = count_parameters(model)
     info = train(model, param_groups, encoder, ctx.labelled, ctx.config, ctx.seed, ctx.device,
                  progress=ctx.progress, **train_kwargs)
-    adapted = Encoder(**{**encoder.__dict__, "module": model.backbone, "_fingerprint": None})
+    adapted = encoder.with_module(model.backbone)
     return Fitted(predict=predict_fn(model, encoder, ctx.device), trainable_params=trainable,
                   total_params=total, encoder=adapted, info=info)

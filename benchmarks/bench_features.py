@@ -22,8 +22,8 @@ def main() -> None:
     from bench.budgets import parse_budget, sample
     from bench.features import FeatureCache
     from bench.plugins import load_plugins
+    from bench.probe import fit_logistic, l2_normalise
     from bench.specs import EncoderRequest, TaskRequest
-    from bench_plugins.strategies.linear_probe import fit_logistic, l2_normalise
 
     plugins = load_plugins()
     task = plugins.tasks.get("mnist5k").load(TaskRequest(name="mnist5k"))

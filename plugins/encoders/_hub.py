@@ -248,6 +248,31 @@ def timm_encoder(
     )
 
 
+def pick_variant(family: str, table: dict[str, Any], request: Any, default: str, known: Any = None) -> tuple[str, Any]:
+    """``(variant, table[variant])`` for the request (the default when none is given); an unknown
+    variant is a user error listing the known ones."""
+    from bench.errors import UserError
+
+    variant = request.variant or default
+    if variant not in table:
+        raise UserError(f"unknown {family} variant {variant!r}; known: {', '.join(sorted(known or table))}")
+    return variant, table[variant]
+
+
+def display_name(family: str, request: Any) -> str:
+    return f"{family}:{request.variant}" if request.variant else family
+
+
+def timm_vit_encoder(family: str, arch: str, request: Any, input_size: int, pretraining_data: Any) -> Any:
+    """A timm ViT (the ``vit`` and ``dinov2`` families): CLS features, per-block layer groups,
+    LoRA on attention, adapters after blocks."""
+    return timm_encoder(
+        family, arch, request, input_size=input_size, is_vit=True, pretraining_data=pretraining_data,
+        license="apache-2.0", layer_groups_fn=vit_layer_groups, lora_targets=VIT_LORA_TARGETS,
+        adapter_targets_fn=vit_blocks, display_name=display_name(family, request),
+    )
+
+
 def vit_layer_groups(model: Any) -> list[list[str]]:
     """timm ViT: embeddings (patch, cls/register tokens, position), each block, final norms."""
     own = {k.split(".")[0] for k, _ in model.named_parameters()}

@@ -53,16 +53,7 @@ def bench_register_encoders():
 
 
 def load(request: EncoderRequest):
-    from bench.errors import UserError
+    from ._hub import pick_variant, timm_vit_encoder
 
-    from ._hub import VIT_LORA_TARGETS, timm_encoder, vit_blocks, vit_layer_groups
-
-    variant = request.variant or DEFAULT_VARIANT
-    if variant not in TIMM_VARIANTS:
-        raise UserError(f"unknown dinov2 variant {variant!r}; known: {', '.join(sorted(TIMM_VARIANTS))}")
-    arch, _ = TIMM_VARIANTS[variant]
-    return timm_encoder(
-        "dinov2", arch, request, input_size=INPUT_SIZE, is_vit=True, pretraining_data=("lvd-142m",),
-        license="apache-2.0", layer_groups_fn=vit_layer_groups, lora_targets=VIT_LORA_TARGETS,
-        adapter_targets_fn=vit_blocks, display_name=f"dinov2:{variant}" if request.variant else "dinov2",
-    )
+    _, (arch, _meta) = pick_variant("dinov2", TIMM_VARIANTS, request, DEFAULT_VARIANT)
+    return timm_vit_encoder("dinov2", arch, request, input_size=INPUT_SIZE, pretraining_data=("lvd-142m",))

@@ -69,17 +69,12 @@ def _lora_targets(model) -> list[str]:
 
 
 def load(request: EncoderRequest):
-    from bench.errors import UserError
+    from ._hub import display_name, pick_variant, timm_encoder
 
-    from ._hub import timm_encoder
-
-    variant = request.variant or DEFAULT_VARIANT
-    display = f"resnet:{variant}" if request.variant else "resnet"
-    if variant == "tv-resnet50":
+    display = display_name("resnet", request)
+    if (request.variant or DEFAULT_VARIANT) == "tv-resnet50":
         return _load_torchvision(request, display)
-    if variant not in TIMM_VARIANTS:
-        raise UserError(f"unknown resnet variant {variant!r}; known: {', '.join(sorted(VARIANTS))}")
-    arch, meta = TIMM_VARIANTS[variant]
+    _, (arch, _meta) = pick_variant("resnet", TIMM_VARIANTS, request, DEFAULT_VARIANT, known=VARIANTS)
     return timm_encoder(
         "resnet", arch, request, input_size=224, is_vit=False, pretraining_data=("imagenet-1k",),
         license="apache-2.0", layer_groups_fn=_layer_groups, lora_targets=_lora_targets,

@@ -55,16 +55,7 @@ def bench_register_encoders():
 
 
 def load(request: EncoderRequest):
-    from bench.errors import UserError
+    from ._hub import pick_variant, timm_vit_encoder
 
-    from ._hub import VIT_LORA_TARGETS, timm_encoder, vit_blocks, vit_layer_groups
-
-    variant = request.variant or DEFAULT_VARIANT
-    if variant not in TIMM_VARIANTS:
-        raise UserError(f"unknown vit variant {variant!r}; known: {', '.join(sorted(TIMM_VARIANTS))}")
-    arch, meta = TIMM_VARIANTS[variant]
-    return timm_encoder(
-        "vit", arch, request, input_size=224, is_vit=True, pretraining_data=meta["pretraining_data"],
-        license="apache-2.0", layer_groups_fn=vit_layer_groups, lora_targets=VIT_LORA_TARGETS,
-        adapter_targets_fn=vit_blocks, display_name=f"vit:{variant}" if request.variant else "vit",
-    )
+    _, (arch, meta) = pick_variant("vit", TIMM_VARIANTS, request, DEFAULT_VARIANT)
+    return timm_vit_encoder("vit", arch, request, input_size=224, pretraining_data=meta["pretraining_data"])

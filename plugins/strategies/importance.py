@@ -40,7 +40,7 @@ def importance_weights(source_feats, target_feats, C: float, max_weight: float, 
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from bench_plugins.strategies.linear_probe import l2_normalise
+    from bench.probe import l2_normalise
 
     x = l2_normalise(np.concatenate([source_feats, target_feats]))
     d = np.concatenate([np.zeros(len(source_feats), dtype=int), np.ones(len(target_feats), dtype=int)])

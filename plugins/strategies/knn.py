@@ -29,7 +29,7 @@ def knn_predict(train_x, train_y, query_x, num_classes: int, k: int, temperature
     """Class indices for ``query_x`` by the temperature-weighted vote of its ``k`` cosine neighbours."""
     import numpy as np
 
-    from bench_plugins.strategies.linear_probe import l2_normalise
+    from bench.probe import l2_normalise
 
     train_x = l2_normalise(np.asarray(train_x, dtype=np.float64))
     train_y = np.asarray(train_y, dtype=np.int64)

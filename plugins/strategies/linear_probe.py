@@ -14,6 +14,7 @@ instead of towards zero, so few labels refine zero-shot rather than replace it (
 from __future__ import annotations
 
 import bench
+from bench.probe import fit_logistic, l2_normalise
 from bench.specs import StrategySpec
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -30,18 +31,6 @@ def bench_register_strategies():
             defaults={"C": 10.0, "tune": False, "max_iter": 2000, "head_init": "random"},
         )
     ]
-
-
-def l2_normalise(x):
-    import numpy as np
-
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def fit_logistic(x, y, C, max_iter, seed):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x, y)
 
 
 def fit_logistic_prior(x, y, prior, C, max_iter):

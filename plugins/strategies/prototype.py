@@ -29,7 +29,7 @@ def class_means(x, y, num_classes: int):
     """``(prototypes [C, D], present [C] bool)`` from unit-norm features."""
     import numpy as np
 
-    from bench_plugins.strategies.linear_probe import l2_normalise
+    from bench.probe import l2_normalise
 
     x = l2_normalise(np.asarray(x, dtype=np.float64))
     y = np.asarray(y, dtype=np.int64)
@@ -44,7 +44,7 @@ def class_means(x, y, num_classes: int):
 def nearest_prototype(protos, present, query_x):
     import numpy as np
 
-    from bench_plugins.strategies.linear_probe import l2_normalise
+    from bench.probe import l2_normalise
 
     q = l2_normalise(np.asarray(query_x, dtype=np.float64))
     d = (q**2).sum(1)[:, None] - 2 * q @ protos.T + (protos**2).sum(1)[None, :]

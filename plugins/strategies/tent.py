@@ -108,7 +108,7 @@ def probe_head(ctx, encoder):
     import torch
     from torch import nn
 
-    from bench_plugins.strategies.linear_probe import fit_logistic, l2_normalise
+    from bench.probe import fit_logistic, l2_normalise
 
     x = l2_normalise(ctx.features(ctx.labelled))
     y = np.asarray(ctx.labelled.labels)
@@ -192,8 +192,6 @@ class Tent:
         if entropies:
             info["entropy_first"] = round(float(np.mean(entropies[:5])), 5)
             info["entropy_last"] = round(float(np.mean(entropies[-5:])), 5)
-        from bench.encoders import Encoder
-
-        adapted = Encoder(**{**encoder.__dict__, "module": model.backbone, "_fingerprint": None})
+        adapted = encoder.with_module(model.backbone)
         return Fitted(predict=predict_fn(model, encoder, ctx.device), trainable_params=trainable,
                       total_params=total, encoder=adapted, info=info)

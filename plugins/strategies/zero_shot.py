@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import bench
+from bench.probe import l2_normalise
 from bench.specs import StrategySpec
 
 #: A handful of CLIP-style prompt templates (ensembling them is worth a few points over one).
@@ -93,12 +94,6 @@ def zero_shot_head(ctx: Any, encoder: Any | None = None) -> tuple[Any, dict[str,
     info = {"prompt_names": names, "templates": len(templates),
             "logit_scale": float(enc.extra.get("logit_scale", 100.0))}
     return class_embeddings(enc.encode_text, names, templates), info
-
-
-def l2_normalise(x):
-    import numpy as np
-
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 class ZeroShot:
