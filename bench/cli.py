@@ -140,16 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_contamination_commands(sub: Any) -> None:
-    try:
-        from bench import contamination
-    except ImportError:  # the contamination module is optional while it is being built
-        return
-    if hasattr(contamination, "add_check_arguments"):
-        ck = sub.add_parser("check", help="contamination report of a task: duplicates between test and train")
-        contamination.add_check_arguments(ck)
-    if hasattr(contamination, "add_index_arguments"):
-        ix = sub.add_parser("index", help="hash index of a pretraining corpus: build FOLDER -o FILE, info FILE")
-        contamination.add_index_arguments(ix)
+    from bench import contamination  # numpy only: keeps `bench --help` fast
+
+    ck = sub.add_parser("check", help="contamination report of a task: duplicates between test and train")
+    contamination.add_check_arguments(ck)
+    ix = sub.add_parser("index", help="hash index of a pretraining corpus: build FOLDER -o FILE, info FILE")
+    contamination.add_index_arguments(ix)
 
 
 # -- commands -----------------------------------------------------------------------------------------
