@@ -19,13 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.encoders import Encoder, encode
+from bench.loading import cache_root
 from bench.tasks import Split
 
 CACHE_FORMAT = "features-v1"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "transfer-bench")
 
 
 class FeatureCache:

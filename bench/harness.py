@@ -530,7 +530,7 @@ def _overlap_metrics(report: Any, split: Split, pred: np.ndarray, metrics: dict[
 
 
 def _contamination_cache() -> Path:
-    from bench.features import cache_root
+    from bench.loading import cache_root
 
     return cache_root()
 

@@ -41,6 +41,23 @@ class FitContext:
     #: Report progress inside long fits (a short status string).
     progress: Callable[[str], None] = lambda message: None
 
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.task.classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.task.classes)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The task's extra fields (e.g. ``prompts`` for zero-shot)."""
+        return self.task.extra
+
 
 @dataclass
 class Fitted:
