@@ -5,13 +5,18 @@
 - ``BENCH_DISABLE_PLUGINS=a,b`` blocks plugins by entry-point name.
 - Built-in plugins are found through the same entry-point group as third-party packages.
 - Registries are filled in plugin-name order, so results never depend on load order.
+- Hooks are called through pluggy (``pm.hook.NAME(...)``), so ``tryfirst``/``trylast`` and hook
+  wrappers apply. Each non-wrapper implementation is guarded, because pluggy's call loop stops at
+  the first exception: a failing implementation is reported naming its plugin and the call goes
+  on with the others.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -31,6 +36,10 @@ _REGISTRATION_HOOKS = {
     "bench_register_tasks": ("tasks", TaskSpec),
     "bench_register_executors": ("executors", ExecutorSpec),
 }
+
+
+#: (plugin name, hook name, returned value, raised exception or None) for each guarded call
+Outcome = Callable[[str, str, Any, "Exception | None"], None]
 
 
 def _env_list(var: str) -> set[str]:
@@ -57,15 +66,50 @@ class Plugins:
     blocked: list[str] = field(default_factory=list)
 
     def registry(self, kind: str) -> Registry[Any]:
-        return {"encoders": self.encoders, "strategies": self.strategies, "tasks": self.tasks,
-                "executors": self.executors}[kind]
+        registries: dict[str, Registry[Any]] = {"encoders": self.encoders, "strategies": self.strategies,
+                                                "tasks": self.tasks, "executors": self.executors}
+        return registries[kind]
 
     def notify_cell_finished(self, record: dict[str, Any]) -> None:
-        for impl in self.pm.hook.bench_cell_finished.get_hookimpls():
-            try:
-                impl.function(record=record)
-            except Exception as exc:  # an observer must never stop the run
-                print(f"bench: plugin {impl.plugin_name} failed in bench_cell_finished: {exc}", file=sys.stderr)
+        """Call every ``bench_cell_finished`` observer (through pluggy); nothing they raise stops the run."""
+        try:
+            self.pm.hook.bench_cell_finished(record=record)
+        except Exception as exc:  # only a hook wrapper can get here: implementations are guarded
+            wrappers = [i.plugin_name for i in self.pm.hook.bench_cell_finished.get_hookimpls()
+                        if i.wrapper or i.hookwrapper]
+            print(f"bench: plugin {', '.join(wrappers)} failed wrapping bench_cell_finished: {exc}", file=sys.stderr)
+
+
+def _report_observer_failure(plugin: str, hook: str, result: Any, exc: Exception | None) -> None:
+    if exc is not None:  # an observer must never stop the run
+        print(f"bench: plugin {plugin} failed in {hook}: {exc}", file=sys.stderr)
+
+
+def _guarded(function: Callable[..., Any], plugin: str, hook: str, outcome: Outcome) -> Callable[..., Any]:
+    """``function`` reporting its result or exception to ``outcome`` instead of raising.
+
+    ``functools.wraps`` keeps the signature pluggy and the tests read (``__wrapped__``)."""
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            result = function(*args)
+        except Exception as exc:
+            outcome(plugin, hook, None, exc)
+            return None
+        outcome(plugin, hook, result, None)
+        return result
+
+    return call
+
+
+def _guard_hookimpls(pm: pluggy.PluginManager, outcomes: dict[str, Outcome]) -> None:
+    """Guard every non-wrapper implementation of each hook in ``outcomes`` (wrappers run as written)."""
+    for hook, outcome in outcomes.items():
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if not (impl.wrapper or impl.hookwrapper):
+                # pluggy marks it Final, but offers no per-implementation error handling
+                impl.function = _guarded(impl.function, impl.plugin_name, hook, outcome)
 
 
 def _fail(plugins: Plugins, name: str, message: str) -> None:
@@ -92,7 +136,7 @@ def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_point_group: str |
             if ep.name in seen:  # the same distribution seen twice on sys.path
                 continue
             seen.add(ep.name)
-            dist = ep.dist.name if getattr(ep, "dist", None) is not None else ""
+            dist = ep.dist.name if ep.dist is not None else ""
             candidates.append((ep.name, ep.load, dist))
     for name, module in extra:
         candidates.append((name, (lambda m=module: m), ""))
@@ -113,24 +157,34 @@ def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_point_group: str |
             continue
         plugins.sources[name] = dist
 
-    _fill_registries(plugins)
+    returned: dict[str, dict[str, tuple[Any, Exception | None]]] = {hook: {} for hook in _REGISTRATION_HOOKS}
+
+    def record(plugin: str, hook: str, result: Any, exc: Exception | None) -> None:
+        returned[hook][plugin] = (result, exc)
+
+    outcomes: dict[str, Outcome] = {**dict.fromkeys(_REGISTRATION_HOOKS, record),
+                                    "bench_cell_finished": _report_observer_failure}
+    _guard_hookimpls(pm, outcomes)
+    for hook_name in _REGISTRATION_HOOKS:
+        getattr(pm.hook, hook_name)()
+    _fill_registries(plugins, returned)
     return plugins
 
 
-def _fill_registries(plugins: Plugins) -> None:
+def _fill_registries(plugins: Plugins, returned: dict[str, dict[str, tuple[Any, Exception | None]]]) -> None:
+    """Each plugin's own return value, in plugin-name order (whatever order pluggy called them in)."""
     for hook_name, (kind, spec_type) in _REGISTRATION_HOOKS.items():
         registry = plugins.registry(kind)
-        impls = sorted(getattr(plugins.pm.hook, hook_name).get_hookimpls(), key=lambda i: i.plugin_name)
-        for impl in impls:
-            if impl.plugin_name in plugins.failures:
+        for plugin in sorted(returned[hook_name]):
+            if plugin in plugins.failures:
                 continue
-            try:
-                specs = impl.function() or []
-                for spec in specs:
-                    if not isinstance(spec, spec_type):
-                        raise PluginError(f"{hook_name} returned {type(spec).__name__}, expected {spec_type.__name__}")
-            except Exception as exc:
-                _fail(plugins, impl.plugin_name, f"{hook_name}: {type(exc).__name__}: {exc}")
+            result, exc = returned[hook_name][plugin]
+            specs = list(result or [])
+            wrong = [s for s in specs if not isinstance(s, spec_type)]
+            if exc is None and wrong:
+                exc = PluginError(f"{hook_name} returned {type(wrong[0]).__name__}, expected {spec_type.__name__}")
+            if exc is not None:
+                _fail(plugins, plugin, f"{hook_name}: {type(exc).__name__}: {exc}")
                 continue
             for spec in specs:
-                registry.add(spec, impl.plugin_name)  # duplicates are always fatal: results would be ambiguous
+                registry.add(spec, plugin)  # duplicates are always fatal: results would be ambiguous
