@@ -5,7 +5,12 @@ from bench.specs import EncoderRequest, EncoderSpec, ExecutorSpec, StrategySpec,
 
 __version__ = "0.1.0"
 
+#: The plugin API generation documented in docs/plugins.md (its changelog says what changed).
+#: Packages written against an older generation keep working through deprecated aliases.
+PLUGIN_API_VERSION = 2
+
 __all__ = [
+    "PLUGIN_API_VERSION",
     "EncoderRequest",
     "EncoderSpec",
     "ExecutorSpec",

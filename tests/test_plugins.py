@@ -120,3 +120,14 @@ def test_bench_list_does_not_import_model_code():
             "print('IMPORTED', bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert "IMPORTED []" in out
+
+
+def test_plugin_api_version_is_exposed_and_documented():
+    import re
+    from pathlib import Path
+
+    assert bench.PLUGIN_API_VERSION == 2
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    assert f"Plugin API {bench.PLUGIN_API_VERSION}" in doc.splitlines()[2]
+    changelog = doc[doc.index("## Changelog"):]
+    assert re.search(rf"^### Plugin API {bench.PLUGIN_API_VERSION}\b", changelog, re.M)
