@@ -7,7 +7,9 @@ hook names below, registered through the ``bench`` entry-point group::
     siglip = "bench_siglip.plugin"
 
 Hook implementations take only the arguments they need, and never give them default values
-(pluggy does not pass arguments that have defaults).
+(pluggy does not pass arguments that have defaults). The core calls hooks through pluggy, so
+``@bench.hookimpl(tryfirst=True)``, ``trylast`` and hook wrappers apply (see :mod:`bench.plugins`
+for what is guaranteed on top of pluggy's call loop).
 """
 
 from __future__ import annotations
