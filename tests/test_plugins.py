@@ -131,3 +131,17 @@ def test_plugin_api_version_is_exposed_and_documented():
     assert f"Plugin API {bench.PLUGIN_API_VERSION}" in doc.splitlines()[2]
     changelog = doc[doc.index("## Changelog"):]
     assert re.search(rf"^### Plugin API {bench.PLUGIN_API_VERSION}\b", changelog, re.M)
+
+
+def test_unknown_encoder_metadata_key_fails_at_registration_naming_the_plugin(capsys):
+    class Typo:
+        @staticmethod
+        @bench.hookimpl
+        def bench_register_encoders():
+            return [EncoderSpec(name="typo-enc", description="", loader="x:y", metadata={"feature_dims": 8})]
+
+    plugins = load_plugins(extra=[("typo", Typo)], entry_point_group=None)
+    assert "typo-enc" not in plugins.encoders
+    assert "unknown metadata key 'feature_dims'" in plugins.failures["typo"]
+    err = capsys.readouterr().err
+    assert "plugin typo failed to load: bench_register_encoders: ValueError: encoder 'typo-enc'" in err
