@@ -20,9 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UserError
+
 
 @dataclass
 class Encoder:
+    """A loaded encoder.
+
+    Some facts here (``feature_dim``, ``input_size``, ``is_vit``, ``patch_size``, ``weights``,
+    ``license``, ``pretraining_data``) are also declared in the spec's
+    :class:`bench.specs.EncoderMeta`. Both exist on purpose: the metadata is what the plugin
+    *declares* before any model code runs (planning, ``--dry-run``, ``bench list``), while these
+    are what was actually *loaded* for this request (``--resolution`` changes ``input_size``,
+    ``scratch`` empties ``pretraining_data`` and ``weights``, an unlisted CLIP tag has no declared
+    size). ``trainable`` and ``has_text_tower`` are derived from the module and ``encode_text``.
+    """
+
     name: str
     module: nn.Module
     feature_dim: int
@@ -54,6 +67,10 @@ class Encoder:
     @property
     def trainable(self) -> bool:
         return any(True for _ in self.module.parameters())
+
+    @property
+    def has_text_tower(self) -> bool:
+        return self.encode_text is not None
 
     def with_module(self, module: nn.Module) -> Encoder:
         """The same encoder (preprocessing, metadata) around another backbone, e.g. an adapted
@@ -160,3 +177,13 @@ def encode(
     if not chunks:
         return np.zeros((0, encoder.feature_dim), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def check_patch_multiple(encoder: str, size: int, patch: int | None) -> None:
+    """A ViT's input size must be a multiple of its patch size; else a user error naming the
+    nearest valid ``--resolution`` values."""
+    if patch and size % patch:
+        lower, upper = size // patch * patch, -(-size // patch) * patch
+        hint = f"--resolution {upper}" if lower == 0 else f"--resolution {lower} or {upper}"
+        raise UserError(f"encoder {encoder!r}: input size {size} is not a multiple of its patch size {patch}; "
+                        f"use {hint}")

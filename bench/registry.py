@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from bench.errors import PluginError, UserError
-from bench.specs import _Spec
+from bench.specs import EncoderSpec, _Spec
 
 S = TypeVar("S", bound=_Spec)
 
@@ -64,8 +64,8 @@ class Registry(Generic[S]):
         base, sep, variant = name.partition(":")
         if sep and base in self._specs:
             spec = self._specs[base]
-            variants = getattr(spec, "variants", None)
-            if variants and variant not in variants and not spec.metadata.get("open_variants", False):
+            variants = spec.variants if isinstance(spec, EncoderSpec) else None
+            if variants and variant not in variants and not spec.metadata.open_variants:
                 raise UserError(
                     f"unknown variant {variant!r} of {self.kind} {base!r}; known: {', '.join(sorted(variants))}"
                 )

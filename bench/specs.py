@@ -12,8 +12,10 @@ imports model code. The loader is called when a run actually needs the thing:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -53,40 +55,117 @@ class _Spec:
 
 
 @dataclass(frozen=True)
+class EncoderMeta(Mapping[str, Any]):
+    """What an encoder declares before it is loaded (read by ``--dry-run``, compatibility checks
+    and ``bench list``, so no model code runs).
+
+    Typed attributes give the core's defaults (``meta.trainable`` is True unless declared
+    otherwise). The object is also a read-only mapping of the keys the plugin *declared*
+    (``meta.get("is_vit", False)``, ``"params" in meta``, ``dict(meta)``), the API of the free
+    metadata dicts it replaces. :meth:`EncoderMeta.of` builds one from such a dict and rejects
+    unknown keys, listing the known ones.
+    """
+
+    #: Parameters of the image tower (without any classifier).
+    params: int | None = None
+    #: Parameters of a text tower (CLIP), counted apart from ``params``.
+    text_params: int | None = None
+    feature_dim: int | None = None
+    input_size: int | None = None
+    is_vit: bool = False
+    patch_size: int | None = None
+    has_text_tower: bool = False
+    #: False for encoders with no learnable parameters (raw pixels).
+    trainable: bool = True
+    #: CNNs take any input size: ``--resolution auto`` keeps tiny images small for them.
+    flexible_resolution: bool = False
+    #: Any ``NAME:VARIANT`` is accepted, not only the listed variants (open_clip tags).
+    open_variants: bool = False
+    license: str | None = None
+    #: Tag of the default weights, recorded when no ``--weights`` file is given.
+    weights: str | None = None
+    #: Path of a hash index of the pretraining corpus (exact-duplicate contamination check).
+    pretraining_index: str | None = None
+    pretraining_data: tuple[str, ...] = ()
+    #: The keys the plugin declared (the mapping view); built directly, every non-default field.
+    declared: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pretraining_data", tuple(self.pretraining_data))
+        if not self.declared:
+            defaults = EncoderMeta.__dataclass_fields__
+            given = {k for k in _META_KEYS if getattr(self, k) != defaults[k].default and k != "pretraining_data"}
+            if self.pretraining_data:
+                given.add("pretraining_data")
+            object.__setattr__(self, "declared", frozenset(given))
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any] | None, owner: str = "encoder") -> EncoderMeta:
+        """An :class:`EncoderMeta` from a metadata dict; an unknown key is a ``ValueError``
+        naming ``owner`` and the key (the plugin loader adds the plugin's name)."""
+        if isinstance(metadata, EncoderMeta):
+            return metadata
+        given = dict(metadata or {})
+        unknown = sorted(set(given) - set(_META_KEYS))
+        if unknown:
+            raise ValueError(f"{owner}: unknown metadata key {unknown[0]!r}; known keys: {', '.join(_META_KEYS)}")
+        return cls(**given, declared=frozenset(given))
+
+    def merged(self, overrides: Mapping[str, Any]) -> EncoderMeta:
+        """This metadata with ``overrides``' declared keys replacing its own."""
+        over = EncoderMeta.of(overrides)
+        values = {k: over[k] for k in over}
+        return dataclasses.replace(self, **values, declared=self.declared | frozenset(values))
+
+    # The mapping view: declared keys only, in declaration order of the fields.
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.declared:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in _META_KEYS if k in self.declared)
+
+    def __len__(self) -> int:
+        return len(self.declared)
+
+
+_META_KEYS = tuple(f.name for f in dataclasses.fields(EncoderMeta) if f.name != "declared")
+
+
+@dataclass(frozen=True)
 class EncoderSpec(_Spec):
     """A pre-trained backbone.
 
     ``pretraining_data`` drives contamination and zero-shot labels on the leaderboard (declare it
     honestly: ``("imagenet-1k",)``, ``("laion-2b",)``, ``("lvd-142m",)``, ``()`` for none).
-    ``variants`` maps a variant name (``clip:ViT-L-14/openai`` -> ``"ViT-L-14/openai"``) to
-    metadata that overrides the spec's own for that variant; ``default_variant`` is used when the
-    user gives the bare name.
-
-    Metadata keys the core understands (all optional):
-    ``params`` (int), ``feature_dim`` (int), ``input_size`` (int), ``is_vit`` (bool),
-    ``patch_size`` (int), ``has_text_tower`` (bool), ``trainable`` (bool, False for encoders with
-    no learnable parameters such as raw pixels), ``license`` (str), ``weights`` (str: tag of the
-    default weights), ``pretraining_index`` (path of a hash index of the pretraining corpus).
+    ``metadata`` is an :class:`EncoderMeta` or a dict of its fields (unknown keys fail at
+    registration). ``variants`` maps a variant name (``clip:ViT-L-14/openai`` ->
+    ``"ViT-L-14/openai"``) to metadata that overrides the spec's own for that variant;
+    ``default_variant`` is used when the user gives the bare name.
     """
 
+    metadata: EncoderMeta = field(default_factory=EncoderMeta)  # type: ignore[assignment]
     pretraining_data: tuple[str, ...] = ()
-    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    variants: Mapping[str, EncoderMeta] = field(default_factory=dict)
     default_variant: str | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        owner = f"encoder {self.name!r}"
+        object.__setattr__(self, "metadata", EncoderMeta.of(self.metadata, owner))
         object.__setattr__(self, "pretraining_data", tuple(self.pretraining_data))
-        object.__setattr__(
-            self, "variants", MappingProxyType({k: _frozen(v) for k, v in dict(self.variants).items()})
-        )
+        variants = {k: EncoderMeta.of(v, f"{owner} variant {k!r}") for k, v in dict(self.variants).items()}
+        object.__setattr__(self, "variants", MappingProxyType(variants))
 
-    def variant_metadata(self, variant: str | None) -> dict[str, Any]:
-        """Metadata for one variant: the spec's own, overridden by the variant's entries."""
-        merged = dict(self.metadata)
-        merged.setdefault("pretraining_data", list(self.pretraining_data))
+    def variant_metadata(self, variant: str | None) -> EncoderMeta:
+        """Metadata for one variant: the spec's own, overridden by the variant's entries; the
+        spec's ``pretraining_data`` unless the metadata declares its own."""
+        merged = self.metadata
+        if "pretraining_data" not in merged:
+            merged = merged.merged({"pretraining_data": self.pretraining_data})
         key = variant if variant is not None else self.default_variant
         if key is not None and key in self.variants:
-            merged.update(self.variants[key])
+            merged = merged.merged(self.variants[key])
         return merged
 
 
@@ -135,10 +214,27 @@ class TaskSpec(_Spec):
     dataset: tuple[str, ...] = ()
     shifted: bool = False
     pattern: str | None = None
+    #: The task forgetting is measured on (``--forgetting auto``), e.g. ``"digits"`` for mnist5k.
+    reference_task: str | None = None
+    #: The images' side length when they all share one (lets ``--resolution auto`` plan without
+    #: loading the task).
+    native_size: int | None = None
 
     def __post_init__(self) -> None:
+        meta = dict(self.metadata)
+        for key in _TYPED_TASK_KEYS:
+            if key in meta and getattr(self, key) is None:  # API version 1 declared them as metadata
+                warnings.warn(f"task {self.name!r}: metadata[{key!r}] is deprecated; pass TaskSpec({key}=...)",
+                              DeprecationWarning, stacklevel=3)
+                object.__setattr__(self, key, meta[key])
+            elif getattr(self, key) is not None:
+                meta[key] = getattr(self, key)  # readers of the old metadata key still find it
+        object.__setattr__(self, "metadata", meta)
         super().__post_init__()
         object.__setattr__(self, "dataset", tuple(self.dataset))
+
+
+_TYPED_TASK_KEYS = ("reference_task", "native_size")
 
 
 @dataclass(frozen=True)

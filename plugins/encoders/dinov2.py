@@ -12,7 +12,7 @@ the position embeddings are resampled from the checkpoint.
 from __future__ import annotations
 
 import bench
-from bench.specs import EncoderRequest, EncoderSpec
+from bench.specs import EncoderSpec
 
 #: variant -> (timm name with tag, metadata overrides). Parameter counts exclude any classifier.
 TIMM_VARIANTS = {
@@ -32,28 +32,18 @@ def bench_register_encoders():
         EncoderSpec(
             name="dinov2",
             description="DINOv2 self-supervised ViT (LVD-142M), CLS token; vits14/vitb14/vitl14/vitg14",
-            loader=load,
+            loader="bench_plugins.encoders.timm_models:load_dinov2",
             pretraining_data=("lvd-142m",),
             variants=VARIANTS,
             default_variant=DEFAULT_VARIANT,
             metadata={
                 **VARIANTS[DEFAULT_VARIANT],
                 "input_size": INPUT_SIZE,
-                "native_input_size": 518,
                 "is_vit": True,
                 "patch_size": 14,
                 "has_text_tower": False,
                 "flexible_resolution": False,
                 "license": "apache-2.0",
-                "interpolation": "bicubic",
-                "family": "vit",
             },
         )
     ]
-
-
-def load(request: EncoderRequest):
-    from ._hub import pick_variant, timm_vit_encoder
-
-    _, (arch, _meta) = pick_variant("dinov2", TIMM_VARIANTS, request, DEFAULT_VARIANT)
-    return timm_vit_encoder("dinov2", arch, request, input_size=INPUT_SIZE, pretraining_data=("lvd-142m",))

@@ -8,7 +8,7 @@ multiple of the patch size) and resamples the checkpoint's position embeddings.
 from __future__ import annotations
 
 import bench
-from bench.specs import EncoderRequest, EncoderSpec
+from bench.specs import EncoderSpec
 
 IN21K_FT_IN1K = ["imagenet-21k", "imagenet-1k"]
 
@@ -27,6 +27,7 @@ TIMM_VARIANTS = {
 }
 VARIANTS = {k: {**meta, "weights": f"timm/{arch}"} for k, (arch, meta) in TIMM_VARIANTS.items()}
 DEFAULT_VARIANT = "vitb16"
+INPUT_SIZE = 224
 
 
 @bench.hookimpl
@@ -35,27 +36,18 @@ def bench_register_encoders():
         EncoderSpec(
             name="vit",
             description="ViT (timm AugReg: ImageNet-21k pre-trained, ImageNet-1k fine-tuned); vitti16/vits16/vitb16/vitl16",
-            loader=load,
+            loader="bench_plugins.encoders.timm_models:load_vit",
             pretraining_data=tuple(IN21K_FT_IN1K),
             variants=VARIANTS,
             default_variant=DEFAULT_VARIANT,
             metadata={
                 **VARIANTS[DEFAULT_VARIANT],
-                "input_size": 224,
+                "input_size": INPUT_SIZE,
                 "is_vit": True,
                 "patch_size": 16,
                 "has_text_tower": False,
                 "flexible_resolution": False,
                 "license": "apache-2.0",
-                "interpolation": "bicubic",
-                "family": "vit",
             },
         )
     ]
-
-
-def load(request: EncoderRequest):
-    from ._hub import pick_variant, timm_vit_encoder
-
-    _, (arch, meta) = pick_variant("vit", TIMM_VARIANTS, request, DEFAULT_VARIANT)
-    return timm_vit_encoder("vit", arch, request, input_size=224, pretraining_data=meta["pretraining_data"])
