@@ -158,7 +158,8 @@ def calibration(quick: bool) -> None:
         print(f"### {name}: {len(task.train)} train, {len(task.test)} test ({n_pairs:,} unrelated test-train pairs)\n")
         print("| planted | n | exact | near | exact or near | lookalike |\n|---|---|---|---|---|---|")
         for kind, r in rows.items():
-            print(f"| {kind} | {r['n']} | {r['exact']:.1%} | {r['near']:.1%} | {r['exact_or_near']:.1%} | {r['lookalike']:.1%} |")
+            print(f"| {kind} | {r['n']} | {r['exact']:.1%} | {r['near']:.1%} | {r['exact_or_near']:.1%} "
+                  f"| {r['lookalike']:.1%} |")
         edited = [t for t, (k, _) in truth.items() if k in EDITS]
         flagged = rep.flagged("test", "near") | rep.flagged("test", "exact")
         tp = sum(t in flagged for t in edited) + sum(t in flagged for t, (k, _) in truth.items() if k == "exact")
@@ -168,12 +169,13 @@ def calibration(quick: bool) -> None:
 
 
 def speed(quick: bool, radius: int) -> None:
-    from bench.hashindex import HashIndex
+    from bench.contamination import HashIndex
 
     rng = np.random.default_rng(1)
     n_index, n_query = (200_000, 20_000) if quick else (1_000_000, 100_000)
     t0 = time.perf_counter()
-    phash = rng.integers(0, 2**63, n_index, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, n_index, dtype=np.uint64)
+    phash = (rng.integers(0, 2**63, n_index, dtype=np.uint64) * np.uint64(2)
+             + rng.integers(0, 2, n_index, dtype=np.uint64))
     exact = rng.integers(0, 256, (n_index, 32), dtype=np.uint8)
     # queries: 1% exact copies of entries, 1% entries with 1-12 bits flipped, the rest unrelated
     q_ph = rng.integers(0, 2**63, n_query, dtype=np.uint64) * np.uint64(2)

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from bench import contamination as C
+from bench.cli import check as cli_check
+from bench.cli.contact_sheet import contact_sheet
+from bench.contamination import HashIndex, build_index, exact_digest, hash_images, load_index
 from bench.errors import UserError
-from bench.hashindex import HashIndex, build_index, exact_digest, hash_images, load_index
 from bench.tasks import ArraySplit, TaskData
 
 _spec = importlib.util.spec_from_file_location(
@@ -225,9 +227,9 @@ def test_budget_manifest_is_checked_against_test_by_id_and_content(tmp_path):
 
 def test_cli_check_json_lists_rates_and_pairs_for_digits(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    C.add_check_arguments(parser)
+    cli_check.add_check_arguments(parser)
     args = parser.parse_args(["digits", "--json", "--cache-dir", str(tmp_path)])
-    assert C.cli_check(args) == 0
+    assert cli_check.cmd_check(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["task"] == "digits" and out["sizes"] == {"train": 1258, "test": 539}
     assert out["rates"]["test"]["exact_count"] == 0
@@ -240,13 +242,13 @@ def test_cli_index_build_and_info(tmp_path, capsys):
     rng = np.random.default_rng(2)
     _write_pngs(tmp_path / "c", plants.natural_images(rng, n_textures=3)[:3], ["x.png", "y.png", "z/w.png"])
     parser = argparse.ArgumentParser()
-    C.add_index_arguments(parser)
+    cli_check.add_index_arguments(parser)
     out = tmp_path / "i.tsv"
-    assert C.cli_index_build(parser.parse_args(["build", str(tmp_path / "c"), "-o", str(out), "--no-progress"])) == 0
-    assert C.cli_index_build(parser.parse_args(["info", str(out)])) == 0
+    assert cli_check.cmd_index(parser.parse_args(["build", str(tmp_path / "c"), "-o", str(out), "--no-progress"])) == 0
+    assert cli_check.cmd_index(parser.parse_args(["info", str(out)])) == 0
     assert "3 images hashed" in capsys.readouterr().out
     with pytest.raises(UserError, match="not a directory"):
-        C.cli_index_build(parser.parse_args(["build", str(tmp_path / "nope"), "-o", str(out)]))
+        cli_check.cmd_index(parser.parse_args(["build", str(tmp_path / "nope"), "-o", str(out)]))
 
 
 def test_contact_sheet_draws_example_pairs(tmp_path):
@@ -254,7 +256,7 @@ def test_contact_sheet_draws_example_pairs(tmp_path):
     images, _ = _digits()
     task = _task(list(images[:30]), [images[3], images[40]])
     rep = C.task_report(task, None)
-    n = C.contact_sheet(rep, task, tmp_path / "sheet.png")
+    n = contact_sheet(rep, task, tmp_path / "sheet.png")
     assert n >= 1 and (tmp_path / "sheet.png").stat().st_size > 1000
 
 
@@ -263,3 +265,46 @@ def test_hashes_of_equal_images_agree_between_batches():
     a = hash_images(images[:5])
     b = hash_images(images[3:5])
     assert (a.phash[3:] == b.phash).all() and (a.exact[3:] == b.exact).all()
+
+
+def test_old_hashindex_module_still_works_and_warns():
+    import importlib
+    import sys
+
+    sys.modules.pop("bench.hashindex", None)
+    with pytest.warns(DeprecationWarning, match="bench.contamination"):
+        old = importlib.import_module("bench.hashindex")
+    assert old.HashIndex is HashIndex and old.build_index is build_index and old.exact_digest is exact_digest
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018
+
+
+def test_old_cache_dir_name_is_the_one_cache_root(tmp_path, monkeypatch):
+    from bench.loading import cache_root
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    assert C.default_cache_dir() == cache_root() == tmp_path
+
+
+def test_contamination_package_has_no_command_line_code():
+    import ast
+
+    root = Path(C.__file__).parent
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not imported & {"argparse", "matplotlib"}, path.name
+        calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert "print" not in calls, path.name
+        assert "_option_string_actions" not in path.read_text(), path.name
+
+
+def test_check_and_run_share_their_data_options():
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    run = parser.parse_args(["run", "--data-dir", "D", "--pretraining-index", "a", "--pretraining-index", "b"])
+    check = parser.parse_args(["check", "digits", "--data-dir", "D", "--pretraining-index", "a", "--download"])
+    assert (run.data_dir, run.pretraining_index, run.download) == ("D", ["a", "b"], None)
+    assert (check.data_dir, check.pretraining_index, check.download) == ("D", ["a"], True)

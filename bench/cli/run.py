@@ -1,0 +1,201 @@
+"""``bench run``: its options, the TOML config file, the RunConfig they make, and the command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.cli.board import check_format
+from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list
+from bench.errors import UserError
+
+RUN_EPILOG = """\
+defaults: the offline benchmark: encoders efficientnet-lite0,pixels; strategies
+scratch,linear-probe,finetune; task mnist5k; budgets 1,2,5,10,20 labels per class; 3 seeds.
+
+budgets: K (labels per class), nN (N labels in total, stratified), full (the whole pool).
+A budget's manifest depends only on (task, budget, seed) and is shared by every encoder and
+strategy (written to DIR/manifests/). Running the same command again resumes: finished cells
+are skipped, failed cells are tried again.
+
+--resolution auto (default): each encoder's own input size, except that flexible-resolution
+encoders (CNNs) on small images (digits) use the smallest multiple of 32 that holds them, at
+least 64 (fast on CPUs); pass --resolution 224 for the standard ImageNet protocol.
+
+-c run.toml takes the same options as keys (encoders = ["a", "b"], budgets = "1,5", seeds = 3,
+[set] lr = 0.001, [weights] clip = "/path.pt"); options on the command line win.
+"""
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_set(item: str) -> tuple[str | None, str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected KEY=VALUE or STRATEGY.KEY=VALUE")
+    target, dot, name = key.strip().rpartition(".")
+    return (target if dot else None), name.replace("-", "_"), _parse_value(value.strip())
+
+
+def _parse_weights(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights clip=/models/clip.pt")
+        out[name.strip()] = path.strip()
+    return out
+
+def add_run_parser(sub: Any) -> None:
+    """``bench run`` and its options."""
+    r = sub.add_parser("run", help="run a grid of encoder x strategy x task x budget x seed",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("-c", "--config", help="a TOML file with the same options")
+    r.add_argument("--encoders", type=csv_list, help="comma-separated encoder names (bench list encoders)")
+    r.add_argument("--strategies", type=csv_list, help="comma-separated strategy names (bench list strategies)")
+    r.add_argument("--tasks", type=csv_list, help="comma-separated task names (bench list tasks)")
+    r.add_argument("--budgets", help="e.g. 1,2,5,10,20 or n100 or full (default 1,2,5,10,20)")
+    r.add_argument("--seeds", type=int, help="seeds per cell (default 3)")
+    r.add_argument("--out", help="run folder: results.jsonl, manifests/ (default bench-results)")
+    r.add_argument("--device", help="auto (GPU when there is one), cpu, cuda")
+    r.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
+                   help="local checkpoint for an encoder (repeatable); checked before caches and hubs")
+    r.add_argument("--resolution", help="input side for every encoder, or auto (default)")
+    r.add_argument("--set", action="append", default=[], metavar="[STRATEGY.]KEY=VALUE", dest="set_options",
+                   help="override a strategy option (repeatable), e.g. --set finetune.lr=3e-4")
+    r.add_argument("--layer-decay", type=float, help="layer-wise lr decay for strategies that support it")
+    r.add_argument("--lora-rank", type=int, help="LoRA rank")
+    r.add_argument("--lora-alpha", type=float, help="LoRA alpha")
+    r.add_argument("--head-init", choices=["random", "zero-shot"], help="initialise linear heads from text prompts")
+    r.add_argument("--tune", action="store_true", default=None,
+                   help="choose hyper-parameters by cross-validation inside the budget (never on test)")
+    add_data_options(r)
+    add_pretraining_index_option(r)
+    r.add_argument("--executor", help="where cells run (default local)")
+    r.add_argument("--forgetting", help="reference task for forgetting: auto (the task's declared reference, "
+                   "e.g. digits for mnist5k), off, or a task name")
+    r.add_argument("--no-contamination", action="store_true", default=None,
+                   help="skip the contamination checks (duplicates between test and train)")
+    r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--format", default="github", help="leaderboard format printed at the end")
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    import tomllib
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path!r} is not valid TOML: {exc}") from None
+
+
+def run_config_from_args(args: argparse.Namespace) -> Any:
+    from bench.harness import RunConfig
+
+    file_cfg = _load_toml(args.config) if args.config else {}
+    known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
+             "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
+             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination"}
+    unknown = sorted(set(file_cfg) - known)
+    if unknown:
+        raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; "
+                        f"known keys: {', '.join(sorted(known))}")
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        if value is None:
+            value = file_cfg.get(name, default)
+        return value
+
+    def as_list(v: Any) -> list[str]:
+        return csv_list(v) if isinstance(v, str) else [str(x) for x in v]
+
+    cfg = RunConfig()
+    cfg.encoders = as_list(pick("encoders", cfg.encoders))
+    cfg.strategies = as_list(pick("strategies", cfg.strategies))
+    cfg.tasks = as_list(pick("tasks", cfg.tasks))
+    cfg.budgets = pick("budgets", cfg.budgets)
+    if isinstance(cfg.budgets, int):
+        cfg.budgets = str(cfg.budgets)
+    cfg.seeds = pick("seeds", cfg.seeds)
+    cfg.out = Path(pick("out", str(cfg.out)))
+    cfg.device = str(pick("device", cfg.device))
+    res = pick("resolution", cfg.resolution)
+    if str(res) != "auto":
+        try:
+            res = int(res)
+            assert res > 0
+        except (ValueError, AssertionError):
+            raise UserError(f"--resolution {res!r}: use a positive integer or auto") from None
+    cfg.resolution = res
+    weights = {str(k): str(v) for k, v in dict(file_cfg.get("weights", {})).items()}
+    weights.update(_parse_weights(args.weights))
+    cfg.weights = weights
+    options: list[tuple[str | None, str, Any]] = []
+    for key, value in dict(file_cfg.get("set", {})).items():
+        if isinstance(value, dict):  # [set.finetune] lr = ...
+            options.extend((key, k, v) for k, v in value.items())
+        else:
+            options.append((None, key, value))
+    for alias in ("layer_decay", "lora_rank", "lora_alpha", "head_init", "tune"):
+        v = pick(alias, None)
+        if v is not None:
+            options.append((None, alias, v))
+    options.extend(_parse_set(s) for s in args.set_options)
+    cfg.options = options
+    cfg.data_dir = pick("data_dir", None)
+    cfg.download = bool(pick("download", False))
+    cfg.pretraining_indexes = (as_list(pick("pretraining_index", [])) if not args.pretraining_index
+                               else args.pretraining_index)
+    cfg.executor = str(pick("executor", cfg.executor))
+    cfg.forgetting = str(pick("forgetting", cfg.forgetting))
+    cfg.contamination = not bool(pick("no_contamination", False))
+    cfg.dry_run = bool(args.dry_run)
+    cfg.progress = not args.no_progress
+    return cfg
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+    from bench.harness import Runner
+    from bench.plugins import load_plugins
+
+    check_format(args.format)
+    cfg = run_config_from_args(args)
+    runner = Runner(cfg, load_plugins())
+    if cfg.dry_run:
+        plan = runner.plan()
+        print(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
+              f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}")
+        for cell in plan.cells:
+            print(f"  run   {cell.label()}")
+        for cell, reason in plan.skips:
+            print(f"  skip  {cell.label()}: {reason}")
+        return 0
+    start = time.perf_counter()
+    runner.run()
+    elapsed = time.perf_counter() - start
+    board = leaderboard.aggregate(leaderboard.load_records([cfg.out]))
+    print(leaderboard.render(board, args.format))
+    print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
