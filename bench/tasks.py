@@ -9,11 +9,20 @@ into tensors (see :func:`bench.encoders.preprocess`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+
+from bench.errors import UserError
+
+#: File name endings read as images (folder tasks, the contamination hash index).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                    ".pbm")
 
 
 class Split:
@@ -87,6 +96,50 @@ class SubsetSplit(Split):
         return self.parent.images([int(self.positions[i]) for i in positions])
 
 
+def rgb_uint8(image: Image.Image) -> np.ndarray:
+    """A PIL image as RGB ``uint8`` ``(H, W, 3)``."""
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+class FileSplit(Split):
+    """Image files decoded on demand by ``decode`` (default: RGB ``uint8``).
+
+    The fingerprint hashes ids, labels, file sizes and modification times: a changed file changes
+    it, and nothing has to be decoded. An unreadable file is a :class:`UserError` ending in
+    ``fix`` (what the user should do about it).
+    """
+
+    def __init__(self, ids: Sequence[str], labels: Sequence[int] | np.ndarray, paths: Sequence[str | os.PathLike[str]],
+                 decode: Callable[[Image.Image], np.ndarray] = rgb_uint8,
+                 fix: str = "remove or replace the file") -> None:
+        self.ids = list(ids)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.paths = [Path(p) for p in paths]
+        self.decode = decode
+        self.fix = fix
+        self._fingerprint: str | None = None
+
+    def images(self, positions: Sequence[int]) -> list[np.ndarray]:
+        out = []
+        for p in positions:
+            path = self.paths[int(p)]
+            try:
+                with Image.open(path) as im:
+                    out.append(self.decode(im))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"cannot read image {path}: {exc}; {self.fix}") from None
+        return out
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for i, label, path in zip(self.ids, self.labels, self.paths):
+                st = os.stat(path)
+                h.update(f"{i}\x00{int(label)}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+
 @dataclass
 class TaskData:
     """A loaded task.
@@ -144,3 +197,25 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
         test.extend(idx[:k])
         pool.extend(idx[k:])
     return np.sort(np.asarray(pool, dtype=np.int64)), np.sort(np.asarray(test, dtype=np.int64))
+
+
+def shifted_task(name: str, source: TaskData, target: TaskData, source_domain: str, target_domain: str) -> TaskData:
+    """A shifted task from two unshifted tasks with the same classes: the source's pool and test,
+    the target's pool as ``target_train`` (unlabelled for strategies) and its test as ``target_test``."""
+    if list(source.classes) != list(target.classes):
+        raise UserError(f"task {name!r}: source classes {source.classes} differ from target classes {target.classes}")
+    native = source.native_size if source.native_size == target.native_size else None
+    return TaskData(
+        name=name,
+        classes=list(source.classes),
+        train=source.train,
+        test=source.test,
+        target_train=target.train,
+        target_test=target.test,
+        source_domain=source_domain,
+        target_domain=target_domain,
+        dataset=tuple(dict.fromkeys(tuple(source.dataset) + tuple(target.dataset))),
+        split_info=f"source {source_domain}: {source.split_info}; target {target_domain}: {target.split_info}",
+        skipped_items=source.skipped_items + target.skipped_items,
+        native_size=native,
+    )

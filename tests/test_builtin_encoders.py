@@ -36,7 +36,8 @@ def test_efficientnet_random_init_differs_and_resolution_is_honoured():
     assert tuple(x.shape) == (1, 3, 64, 64) and torch.allclose(x, torch.full_like(x, -1.0))
     # layer groups cover every parameter exactly once, input side first
     names = [n for n, _ in enc.module.named_parameters()]
-    owners = [[i for i, g in enumerate(enc.layer_groups) if any(n == p or n.startswith(p + ".") for p in g)] for n in names]
+    owners = [[i for i, g in enumerate(enc.layer_groups) if any(n == p or n.startswith(p + ".") for p in g)]
+              for n in names]
     assert all(len(o) == 1 for o in owners)
     assert owners[0] == [0] and owners[-1] == [len(enc.layer_groups) - 1]
 

@@ -61,7 +61,8 @@ def test_corruption_is_deterministic_per_item_and_differs_between_items(corrupti
 def test_corrupted_split_fingerprint_depends_on_corruption_and_severity():
     base = _base_task().train
     fps = {CorruptedSplit(base, c, s).fingerprint() for c in ("blur", "jpeg") for s in (1, 2)}
-    assert len(fps) == 4 and CorruptedSplit(base, "blur", 1).fingerprint() == CorruptedSplit(base, "blur", 1).fingerprint()
+    assert len(fps) == 4
+    assert CorruptedSplit(base, "blur", 1).fingerprint() == CorruptedSplit(base, "blur", 1).fingerprint()
 
 
 @pytest.mark.parametrize("severity", [1, 2, 3])

@@ -15,7 +15,8 @@ from bench.plugins import load_plugins
 from bench.specs import EncoderRequest
 from bench_plugins.encoders import clip_model, resnet_model, timm_models
 
-TINY_CLIP = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+TINY_CLIP = {"embed_dim": 16,
+             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
              "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
 
 
@@ -75,7 +76,8 @@ def test_random_init_family_gives_pooled_features_of_the_declared_dim(plugin, fa
     assert enc.input_size == res and not enc.pretrained and enc.weights is None and enc.pretraining_data == ()
     # every parameter sits in exactly one layer group, groups ordered input side first
     names = [n for n, _ in enc.module.named_parameters()]
-    hits = [[i for i, g in enumerate(enc.layer_groups) if any(n == p or n.startswith(p + ".") for p in g)] for n in names]
+    hits = [[i for i, g in enumerate(enc.layer_groups) if any(n == p or n.startswith(p + ".") for p in g)]
+            for n in names]
     assert all(len(h) == 1 for h in hits)
     assert hits[0] == [0] and hits[-1] == [len(enc.layer_groups) - 1]
     modules = [n for n, _ in enc.module.named_modules()]

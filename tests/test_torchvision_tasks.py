@@ -49,7 +49,8 @@ def _fake_usps(root, n_train=20, n_test=10):
     for name, n in (("usps.bz2", n_train), ("usps.t.bz2", n_test)):
         values = rng.uniform(-1, 1, (n, 256))
         labels = np.arange(n) % 10
-        lines = [f"{y + 1} " + " ".join(f"{i + 1}:{v:.6f}" for i, v in enumerate(row)) for y, row in zip(labels, values)]
+        lines = [f"{y + 1} " + " ".join(f"{i + 1}:{v:.6f}" for i, v in enumerate(row))
+                 for y, row in zip(labels, values)]
         with bz2.open(root / name, "wt") as f:
             f.write("\n".join(lines) + "\n")
         out[name] = (((values + 1) / 2 * 255).astype(np.uint8).reshape(n, 16, 16), labels)

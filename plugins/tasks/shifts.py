@@ -12,7 +12,7 @@ test split. Images keep their native sizes; preprocessing resizes both to the en
 from __future__ import annotations
 
 import bench
-from bench.specs import TaskRequest, TaskSpec
+from bench.specs import TaskSpec
 
 PAIRS = {
     "mnist5k->digits": ("mnist5k", "digits"),
@@ -27,49 +27,10 @@ def bench_register_tasks():
         TaskSpec(
             name=name,
             description=f"shift: labelled {src} (source) -> unlabelled {tgt} (target), 10 digit classes",
-            loader=load_shift,
+            loader="bench_plugins.tasks.digits_data:load_shift",
             dataset=DATASETS[src] + DATASETS[tgt],
             shifted=True,
             metadata={"classes": 10, "source": src, "target": tgt},
         )
         for name, (src, tgt) in PAIRS.items()
     ]
-
-
-def _load_base(name: str, request: TaskRequest):
-    if request.resolve is not None:
-        return request.resolve(name)
-    from bench_plugins.tasks import digits
-
-    loader = {"mnist5k": digits.load_mnist5k_task, "digits": digits.load_digits_task}[name]
-    return loader(TaskRequest(name=name, data_dir=request.data_dir, download=request.download))
-
-
-def combine(name: str, source, target, source_domain: str, target_domain: str):
-    """A shifted task from two unshifted tasks with the same classes (source labelled,
-    target's pool unlabelled for strategies)."""
-    from bench.errors import UserError
-    from bench.tasks import TaskData
-
-    if list(source.classes) != list(target.classes):
-        raise UserError(f"task {name!r}: source classes {source.classes} differ from target classes {target.classes}")
-    native = source.native_size if source.native_size == target.native_size else None
-    return TaskData(
-        name=name,
-        classes=list(source.classes),
-        train=source.train,
-        test=source.test,
-        target_train=target.train,
-        target_test=target.test,
-        source_domain=source_domain,
-        target_domain=target_domain,
-        dataset=tuple(dict.fromkeys(tuple(source.dataset) + tuple(target.dataset))),
-        split_info=f"source {source_domain}: {source.split_info}; target {target_domain}: {target.split_info}",
-        skipped_items=source.skipped_items + target.skipped_items,
-        native_size=native,
-    )
-
-
-def load_shift(request: TaskRequest):
-    src, tgt = PAIRS[request.name]
-    return combine(request.name, _load_base(src, request), _load_base(tgt, request), src, tgt)
