@@ -64,10 +64,10 @@ class Registry(Generic[S]):
         base, sep, variant = name.partition(":")
         if sep and base in self._specs:
             spec = self._specs[base]
-            variants = spec.variants if isinstance(spec, EncoderSpec) else None
-            if variants and variant not in variants and not spec.metadata.open_variants:
+            known = spec.variants if isinstance(spec, EncoderSpec) and not spec.metadata.open_variants else None
+            if known and variant not in known:
                 raise UserError(
-                    f"unknown variant {variant!r} of {self.kind} {base!r}; known: {', '.join(sorted(variants))}"
+                    f"unknown variant {variant!r} of {self.kind} {base!r}; known: {', '.join(sorted(known))}"
                 )
             return spec, variant
         for spec in self:

@@ -145,7 +145,7 @@ class EncoderSpec(_Spec):
     ``default_variant`` is used when the user gives the bare name.
     """
 
-    metadata: EncoderMeta = field(default_factory=EncoderMeta)  # type: ignore[assignment]
+    metadata: EncoderMeta = field(default_factory=EncoderMeta)
     pretraining_data: tuple[str, ...] = ()
     variants: Mapping[str, EncoderMeta] = field(default_factory=dict)
     default_variant: str | None = None

@@ -189,7 +189,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     ``round(n_c * test_fraction)`` go to test. Both are returned sorted."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    pool, test = [], []
+    pool: list[int] = []
+    test: list[int] = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         idx = idx[rng.permutation(len(idx))]
