@@ -20,6 +20,7 @@ from bench.specs import EncoderRequest
 from bench.weights import WeightSource, load_checkpoint, load_into, resolve
 from bench_plugins.encoders.clip import parse_variant, pretraining_data_of
 
+
 def _hf_files(hf_hub: str) -> list[tuple[str, str]]:
     """open_clip's ``hf_hub`` field (``org/repo/`` or ``org/repo/file``) -> (repo, file) candidates."""
     parts = [p for p in hf_hub.split("/") if p]

@@ -17,7 +17,8 @@ def bench_register_encoders():
     return [
         EncoderSpec(
             name="pixels",
-            description="raw-pixel baseline: the grey image at its native size (or --resolution), flattened (no learned encoder)",
+            description="raw-pixel baseline: the grey image at its native size (or --resolution), flattened "
+            "(no learned encoder)",
             loader="bench_plugins.encoders.pixels_model:load",
             pretraining_data=(),
             metadata={"params": 0, "feature_dim": DEFAULT_SIZE * DEFAULT_SIZE, "input_size": DEFAULT_SIZE,

@@ -15,7 +15,8 @@ TIMM_VARIANTS = {
     "resnet18": ("resnet18.a1_in1k", {"params": 11_176_512, "feature_dim": 512, "weights": "timm/resnet18.a1_in1k"}),
     "resnet34": ("resnet34.a1_in1k", {"params": 21_284_672, "feature_dim": 512, "weights": "timm/resnet34.a1_in1k"}),
     "resnet50": ("resnet50.a1_in1k", {"params": 23_508_032, "feature_dim": 2048, "weights": "timm/resnet50.a1_in1k"}),
-    "resnet101": ("resnet101.a1h_in1k", {"params": 42_500_160, "feature_dim": 2048, "weights": "timm/resnet101.a1h_in1k"}),
+    "resnet101": ("resnet101.a1h_in1k",
+                  {"params": 42_500_160, "feature_dim": 2048, "weights": "timm/resnet101.a1h_in1k"}),
 }
 TV_WEIGHTS_TAG = "torchvision ResNet50_Weights.IMAGENET1K_V2"
 VARIANTS = {

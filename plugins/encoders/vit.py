@@ -35,7 +35,8 @@ def bench_register_encoders():
     return [
         EncoderSpec(
             name="vit",
-            description="ViT (timm AugReg: ImageNet-21k pre-trained, ImageNet-1k fine-tuned); vitti16/vits16/vitb16/vitl16",
+            description="ViT (timm AugReg: ImageNet-21k pre-trained, ImageNet-1k fine-tuned); "
+            "vitti16/vits16/vitb16/vitl16",
             loader="bench_plugins.encoders.timm_models:load_vit",
             pretraining_data=tuple(IN21K_FT_IN1K),
             variants=VARIANTS,
