@@ -6,20 +6,15 @@ from pathlib import Path
 
 from bench.cli.check import format_pair
 from bench.contamination import DETECTORS, ContaminationReport, load_image_file, load_index
-from bench.errors import UserError
+from bench.extras import require
 from bench.tasks import TaskData
 
 
 def contact_sheet(report: ContaminationReport, task: TaskData, out: str | Path, per_detector: int = 4) -> int:
     """Save example pairs side by side as a PNG; returns the number of pairs drawn."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UserError("--contact-sheet needs matplotlib; install it with "
-                        "`pip install transfer-bench[plots]`") from None
+    matplotlib = require("matplotlib", "plots", "--contact-sheet")
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
     splits = task.splits()
     roots = {f"pretraining:{Path(p).stem}": p for p in report.pretraining_indexes}
     chosen = [p for d in DETECTORS for p in [q for q in report.pairs if q.detector == d][:per_detector]]

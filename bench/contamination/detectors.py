@@ -1,4 +1,6 @@
-"""Contamination detectors: is a test image also in the train pool, twice in test, or in pretraining data?
+"""The contamination detectors, and the two checks the harness runs: task_report, check_budget_disjoint.
+
+Is a test image also in the train pool, twice in test, or in pretraining data?
 
 Detectors, reported separately (see ``docs/contamination.md`` for the calibration):
 
