@@ -14,8 +14,10 @@ import numpy as np
 from bench.contamination.hashing import canonical, hash_images
 from bench.contamination.index import HashIndex
 from bench.errors import UserError
+from bench.tasks import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
+#: File endings the index reads: the same list as folder tasks.
+IMAGE_SUFFIXES = frozenset(IMAGE_EXTENSIONS)
 
 _HEADER = "# bench-hash-index v1"
 
