@@ -23,3 +23,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "freeze_bn": True,
     "augment": "shift",  # small random translations; no flips (they change digits' meaning)
 }
+
+#: The parameter-efficient strategies' recipe (bitfit, lora, adapter, vpt): they train few
+#: parameters, so a higher learning rate than full fine-tuning's, and the head at 3x that.
+PEFT_DEFAULTS: dict[str, Any] = {**RECIPE_DEFAULTS, "lr": 3e-3, "head_lr_mult": 3.0}

@@ -9,7 +9,7 @@ Scratch and fine-tuning use the same schedule, so their comparison is paired and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.encoders import Encoder, encode, preprocess
+from bench.encoders import Encoder, count_parameters, encode, preprocess
 from bench.recipes import RECIPE_DEFAULTS
+from bench.strategies import Fitted
 from bench.tasks import Split
 
-__all__ = ["RECIPE_DEFAULTS", "Classifier", "finetune_groups", "fit_classifier", "head_and_backbone_groups", "layer_decay_groups",
-           "num_steps", "predict_fn", "train"]
+__all__ = ["RECIPE_DEFAULTS", "Classifier", "finetune_groups", "fit_classifier", "head_and_backbone_groups",
+           "layer_decay_groups", "num_steps", "predict_fn", "recalibrate_batchnorm", "reestimate_batchnorm", "train"]
 
 
 def num_steps(n: int, config: dict[str, Any]) -> int:
@@ -149,35 +150,52 @@ def train(
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data: torch.Tensor | Split, encoder: Encoder, device: str) -> bool:
-    """Re-estimate BatchNorm running statistics of the final weights on the labelled set.
+def reestimate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Replace BatchNorm running statistics by their cumulative average over ``batches`` (model
+    inputs, on the model's device), taken in train mode with the current weights; returns how many
+    batches were used (0, and nothing read or changed, when the model has no BatchNorm).
 
-    With BatchNorm training and few steps, the exponential running averages still mix statistics
-    of early, very different weights, and eval-mode predictions can collapse to one class while
-    train-mode ones are fine (measured: scratch on 50 MNIST images, 25 steps: 10% vs 30%). A
-    cumulative average over the labelled set, taken with the final weights, removes the mismatch.
+    Exponential running averages mix statistics of earlier, very different weights (or of another
+    domain); one cumulative pass with the final weights removes the mismatch.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not bns:
-        return False
+        return 0
     saved = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
     model.train()
-    n = len(data)
-    # near-equal chunks of at most 256: the cumulative average weights every chunk the same
-    chunk = -(-n // -(-n // 256))
-    for start in range(0, n, chunk):
-        idx = list(range(start, min(start + chunk, n)))
-        x = data[idx] if isinstance(data, torch.Tensor) else preprocess(data.images(idx), encoder)
-        model(x.to(device))
+    used = 0
+    for x in batches:
+        model(x)
+        used += 1
     for m, mom in zip(bns, saved):
         m.momentum = mom
-    return True
+    return used
 
 
-def predict_fn(model: nn.Module, encoder: Encoder, device: str = "cpu", batch_size: int = 256) -> Callable[[Split], np.ndarray]:
+def recalibrate_batchnorm(model: nn.Module, data: torch.Tensor | Split, encoder: Encoder, device: str) -> bool:
+    """Re-estimate BatchNorm running statistics of the final weights on the labelled set.
+
+    With BatchNorm training and few steps, eval-mode predictions can collapse to one class while
+    train-mode ones are fine (numbers in docs/tasks.md, "scratch"); see :func:`reestimate_batchnorm`.
+    """
+    n = len(data)
+    # near-equal chunks of at most 256: the cumulative average weights every chunk the same
+    chunk = -(-n // -(-n // 256)) if n else 1
+
+    def chunks() -> Iterator[torch.Tensor]:
+        for start in range(0, n, chunk):
+            idx = list(range(start, min(start + chunk, n)))
+            x = data[idx] if isinstance(data, torch.Tensor) else preprocess(data.images(idx), encoder)
+            yield x.to(device)
+
+    return reestimate_batchnorm(model, chunks()) > 0
+
+
+def predict_fn(model: nn.Module, encoder: Encoder, device: str = "cpu",
+               batch_size: int = 256) -> Callable[[Split], np.ndarray]:
     """A ``predict(split) -> class indices`` function for an images -> logits model."""
 
     def predict(split: Split) -> np.ndarray:
@@ -208,7 +226,8 @@ def finetune_groups(model: Classifier, encoder: Encoder, config: dict[str, Any])
     return head_and_backbone_groups(model, lr, mult)
 
 
-def layer_decay_groups(model: Classifier, encoder: Encoder, lr: float, head_lr_mult: float, decay: float) -> list[dict[str, Any]]:
+def layer_decay_groups(model: Classifier, encoder: Encoder, lr: float, head_lr_mult: float,
+                       decay: float) -> list[dict[str, Any]]:
     """Layer-wise lr decay from the encoder's ordered ``layer_groups``: group ``i`` of ``n``
     (input side first) trains at ``lr * decay**(n - 1 - i)``; parameters in no group (if any) get the
     smallest rate; the head gets ``lr * head_lr_mult``."""
@@ -228,12 +247,10 @@ def layer_decay_groups(model: Classifier, encoder: Encoder, lr: float, head_lr_m
     return groups
 
 
-def fit_classifier(ctx: Any, encoder: Encoder, model: Classifier, param_groups: list[dict[str, Any]], **train_kwargs: Any) -> Any:
+def fit_classifier(ctx: Any, encoder: Encoder, model: Classifier, param_groups: list[dict[str, Any]],
+                   **train_kwargs: Any) -> Fitted:
     """Train ``model`` on ``ctx.labelled`` with ``ctx.config`` and wrap it as a :class:`Fitted`
     (parameter counts taken after freezing decisions, before training)."""
-    from bench.encoders import count_parameters
-    from bench.strategies import Fitted
-
     trainable, total = count_parameters(model)
     info = train(model, param_groups, encoder, ctx.labelled, ctx.config, ctx.seed, ctx.device,
                  progress=ctx.progress, **train_kwargs)

@@ -225,7 +225,8 @@ def test_gated_vpt_with_zero_gates_gives_base_outputs(mode, pool):
     from bench_plugins.strategies.vpt import add_prompts
 
     torch.manual_seed(0)
-    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0, global_pool=pool)
+    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0,
+                            global_pool=pool)
     base = Encoder(name="v", module=vit, feature_dim=32, input_size=32, is_vit=True, patch_size=8)
     x = batch(base)
     with torch.no_grad():

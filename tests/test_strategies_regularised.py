@@ -63,7 +63,8 @@ def test_anchor_penalty_equals_hand_value():
         net.weight.add_(torch.randn(2, 4))
         net.bias.add_(torch.randn(2))
     dw, db = net.weight.detach() - w0, net.bias.detach() - b0
-    assert float(plain(None, None, None, None, 1).detach()) == pytest.approx(0.15 * float((dw**2).sum() + (db**2).sum()), rel=1e-5)
+    expected = 0.15 * float((dw**2).sum() + (db**2).sum())
+    assert float(plain(None, None, None, None, 1).detach()) == pytest.approx(expected, rel=1e-5)
     hand = 0.15 * float((importance["weight"] * dw**2).sum() + (importance["bias"] * db**2).sum())
     assert float(weighted(None, None, None, None, 1).detach()) == pytest.approx(hand, rel=1e-5)
 
@@ -122,7 +123,7 @@ def test_ewc_trains_everything_with_fisher_from_the_budget():
 def test_probe_head_reproduces_the_scaled_logistic_regression():
     from sklearn.linear_model import LogisticRegression
 
-    from bench_plugins.strategies.lp_ft import probe_head_weights
+    from bench.adaptation import probe_head_weights
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 5)) * np.array([1, 10, 0.1, 3, 1]) + 4
@@ -137,6 +138,7 @@ def test_probe_head_reproduces_the_scaled_logistic_regression():
 
 
 def test_lp_ft_starts_from_the_probe_head_and_then_fine_tunes_everything():
+    from bench.adaptation import probe_head_weights
     from bench_plugins.strategies import lp_ft
 
     base = tiny_cnn()
@@ -146,7 +148,7 @@ def test_lp_ft_starts_from_the_probe_head_and_then_fine_tunes_everything():
     ctx = make_ctx(base, dict(s.defaults))
     # Zero steps of fine-tuning: the model is exactly backbone + probe head.
     probe_only = s.load().fit(make_ctx(base, dict(s.defaults), min_steps=0, max_steps=0, epochs=0))
-    W, b, _ = lp_ft.probe_head_weights(ctx.features(ctx.labelled), ctx.labelled.labels, NUM_CLASSES, 10.0, 2000, 0)
+    W, b, _ = probe_head_weights(ctx.features(ctx.labelled), ctx.labelled.labels, NUM_CLASSES, 10.0, 2000, 0)
     expected = (ctx.features(ctx.labelled) @ W.T + b).argmax(1)
     assert (probe_only.predict(ctx.labelled) == expected).all()
     fitted = s.load().fit(ctx)

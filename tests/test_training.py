@@ -10,7 +10,7 @@ from torch import nn
 from bench.encoders import Encoder
 from bench.recipes import RECIPE_DEFAULTS
 from bench.tasks import ArraySplit
-from bench.training import Classifier, layer_decay_groups, num_steps, recalibrate_batchnorm, train
+from bench.training import Classifier, layer_decay_groups, num_steps, recalibrate_batchnorm, reestimate_batchnorm, train
 
 
 @pytest.mark.parametrize("n, steps", [(10, 50), (100, 50), (200, 70), (2000, 100)])
@@ -58,3 +58,26 @@ def test_frozen_batchnorm_statistics_do_not_move_during_training():
     assert info["steps"] == 5 and info["bn_recalibrated"] is False
     assert torch.equal(enc.module[1].running_mean, before)
     assert not torch.equal(enc.module[0].weight, w_before)
+
+
+def test_reestimated_batchnorm_is_the_average_over_the_batches_given():
+    enc = tiny_encoder()
+    batches = [torch.randn(5, 3, 8, 8) * 2 + k for k in range(3)]
+    bn = enc.module[1]
+    bn.running_mean.fill_(7.0)
+    enc.module.eval()
+    assert reestimate_batchnorm(enc.module, iter(batches)) == 3
+    with torch.no_grad():
+        means = torch.stack([enc.module[0](x).mean(dim=(0, 2, 3)) for x in batches])
+    torch.testing.assert_close(bn.running_mean, means.mean(0), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and enc.module.training  # momentum restored; left in train mode
+
+
+def test_reestimating_a_model_without_batchnorm_reads_no_batch():
+    model = nn.Sequential(nn.Linear(4, 2)).eval()
+
+    def batches():
+        raise AssertionError("no batch should be drawn")
+        yield torch.zeros(1, 4)
+
+    assert reestimate_batchnorm(model, batches()) == 0 and not model.training

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from bench.adaptation import TEMPLATES
 from bench.encoders import Encoder, encode
 from bench.errors import UserError
 from bench.specs import EncoderRequest
@@ -19,7 +20,7 @@ from bench.tasks import ArraySplit, TaskData
 from bench.training import RECIPE_DEFAULTS
 from bench_plugins.strategies.finetune import Finetune
 from bench_plugins.strategies.linear_probe import LinearProbe
-from bench_plugins.strategies.zero_shot import TEMPLATES, ZeroShot
+from bench_plugins.strategies.zero_shot import ZeroShot
 
 NAMES = ["cat", "dog", "car", "ship"]
 
@@ -63,12 +64,18 @@ def images_for(latents: np.ndarray, seed: int = 0) -> np.ndarray:
     return flat.reshape(len(latents), 2, 2)
 
 
-def make_ctx(encoder: Encoder, config: dict, classes=None, extra=None, labels_from_perm=None):
+def splits(labels_from_perm=None) -> tuple[ArraySplit, ArraySplit]:
+    """The toy task's (train, test); with ``labels_from_perm`` the labels follow that class order."""
     latents = np.tile(np.arange(4), 6)
     inv = np.argsort(labels_from_perm) if labels_from_perm is not None else latents
     labels = inv[latents] if labels_from_perm is not None else latents
     train = ArraySplit([f"tr{i}" for i in range(len(latents))], images_for(latents, 0), labels)
     test = ArraySplit([f"te{i}" for i in range(len(latents))], images_for(latents, 1), labels)
+    return train, test
+
+
+def make_ctx(encoder: Encoder, config: dict, classes=None, extra=None, labels_from_perm=None):
+    train, test = splits(labels_from_perm)
     task = TaskData(name="toy", classes=list(classes or NAMES), train=train, test=test, extra=dict(extra or {}))
     return FitContext(task=task, labelled=train, unlabelled_target=None, config=dict(config), seed=0, device="cpu",
                       load_encoder=lambda pretrained=True: copy.deepcopy(encoder),
@@ -78,12 +85,11 @@ def make_ctx(encoder: Encoder, config: dict, classes=None, extra=None, labels_fr
 @pytest.mark.parametrize("perm", [[0, 1, 2, 3], [2, 0, 3, 1]])
 def test_zero_shot_predictions_follow_the_class_text_embeddings(perm):
     enc = fake_encoder(perm)
-    ctx = make_ctx(enc, {"templates": "ensemble"})
-    fitted = ZeroShot().fit(ctx)
+    fitted = ZeroShot().fit(make_ctx(enc, {"templates": "ensemble"}))
     latents = np.tile(np.arange(4), 6)
     # an image whose feature is e_m belongs to the class whose text embedding is e_m
     expected = np.argsort(perm)[latents]
-    np.testing.assert_array_equal(fitted.predict(ctx.task.test), expected)
+    np.testing.assert_array_equal(fitted.predict(splits()[1]), expected)
     assert fitted.trainable_params == 0 and fitted.total_params == 7
 
 
@@ -93,7 +99,7 @@ def test_zero_shot_uses_the_tasks_prompt_names_and_every_template():
     # class names "0".."3" are not in the fake vocabulary: only the prompt names can work
     ctx = make_ctx(enc, {"templates": "ensemble"}, classes=["0", "1", "2", "3"], extra={"prompt_names": NAMES})
     fitted = ZeroShot().fit(ctx)
-    np.testing.assert_array_equal(fitted.predict(ctx.task.test), np.tile(np.arange(4), 6))
+    np.testing.assert_array_equal(fitted.predict(splits()[1]), np.tile(np.arange(4), 6))
     assert sorted(seen) == sorted(t.format(n) for n in NAMES for t in TEMPLATES)
     assert fitted.info["prompt_names"] == NAMES and fitted.info["templates"] == len(TEMPLATES)
 
@@ -113,12 +119,13 @@ def test_linear_probe_zero_shot_head_starts_at_zero_shot_predictions():
     config = {"C": 10.0, "tune": False, "max_iter": 0, "head_init": "zero-shot", "templates": "ensemble"}
     ctx = make_ctx(enc, config, labels_from_perm=[0, 1, 2, 3])
     untrained = LinearProbe().fit(ctx)
-    np.testing.assert_array_equal(untrained.predict(ctx.task.test), zs.predict(ctx.task.test))
+    test = splits(labels_from_perm=[0, 1, 2, 3])[1]
+    np.testing.assert_array_equal(untrained.predict(test), zs.predict(test))
     assert untrained.info["head_init"] == "zero-shot"
     # the toy's zero-shot margins are extreme (cosine 1 vs 0, logit scale 100): a weak penalty (large C)
     # lets the labels win, and the prior-centred probe learns them (the identity mapping)
     trained = LinearProbe().fit(make_ctx(enc, {**config, "C": 1e4, "max_iter": 500}, labels_from_perm=[0, 1, 2, 3]))
-    assert (trained.predict(ctx.task.test) == ctx.task.test.labels).mean() == 1.0
+    assert (trained.predict(test) == test.labels).mean() == 1.0
 
 
 def test_finetune_zero_shot_head_initial_predictions_equal_zero_shot():
@@ -130,7 +137,8 @@ def test_finetune_zero_shot_head_initial_predictions_equal_zero_shot():
     ctx = make_ctx(enc, config)
     fitted = Finetune().fit(ctx)
     assert fitted.info["steps"] == 0 and fitted.info["head_init"] == "zero-shot"
-    np.testing.assert_array_equal(fitted.predict(ctx.task.test), zs.predict(ctx.task.test))
+    test = splits()[1]
+    np.testing.assert_array_equal(fitted.predict(test), zs.predict(test))
 
 
 def test_head_init_rejects_an_unknown_value():
@@ -144,7 +152,8 @@ def test_zero_shot_on_tiny_open_clip_matches_open_clip_similarities(tmp_path):
 
     from bench_plugins.encoders import clip
 
-    cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    cfg = {"embed_dim": 16,
+           "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
     (tmp_path / "bench-zs-tiny.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(tmp_path / "bench-zs-tiny.json")

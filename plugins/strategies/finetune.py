@@ -12,6 +12,7 @@ from __future__ import annotations
 import bench
 from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
+from bench_plugins.strategies import lazy_exports
 
 
 @bench.hookimpl
@@ -19,8 +20,9 @@ def bench_register_strategies():
     return [
         StrategySpec(
             name="finetune",
-            description="full fine-tune: head at 10x the backbone lr, frozen BatchNorm stats, optional layer-wise lr decay",
-            loader=lambda: Finetune(),
+            description="full fine-tune: head at 10x the backbone lr, frozen BatchNorm stats, "
+                        "optional layer-wise lr decay",
+            loader="bench_plugins.strategies._finetune:Finetune",
             kind="train",
             requires=("pretrained", "trainable"),
             defaults={**RECIPE_DEFAULTS, "layer_decay": None, "head_init": "random"},
@@ -28,15 +30,4 @@ def bench_register_strategies():
     ]
 
 
-class Finetune:
-    def fit(self, ctx):
-        from bench.training import Classifier, finetune_groups, fit_classifier
-
-        from .zero_shot import init_head_from_text, wants_zero_shot_head
-
-        encoder = ctx.load_encoder(pretrained=True)
-        model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
-        head_info = init_head_from_text(ctx, encoder, model.head) if wants_zero_shot_head(ctx.config) else {}
-        fitted = fit_classifier(ctx, encoder, model, finetune_groups(model, encoder, ctx.config))
-        fitted.info.update(head_info)
-        return fitted
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._finetune", ["Finetune"])

@@ -12,8 +12,9 @@ the fitted encoder's module folds them in (same outputs, base-model inference co
 from __future__ import annotations
 
 import bench
+from bench.recipes import PEFT_DEFAULTS
 from bench.specs import StrategySpec
-from bench_plugins.strategies.bitfit import PEFT_DEFAULTS
+from bench_plugins.strategies import lazy_exports
 
 
 @bench.hookimpl
@@ -22,7 +23,7 @@ def bench_register_strategies():
         StrategySpec(
             name="lora",
             description="LoRA via peft on the encoder's attention/conv targets; backbone frozen, head trains",
-            loader=lambda: LoRA(),
+            loader="bench_plugins.strategies._lora:LoRA",
             kind="train",
             requires=("pretrained", "trainable"),
             defaults={**PEFT_DEFAULTS, "lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0},
@@ -30,40 +31,4 @@ def bench_register_strategies():
     ]
 
 
-def apply_lora(encoder, rank: int, alpha: float, dropout: float, seed: int = 0):
-    """Wrap ``encoder.module`` with peft LoRA on ``encoder.lora_targets``; returns the peft model
-    (only LoRA parameters require gradients)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from bench.errors import UserError
-
-    if not encoder.lora_targets:
-        raise UserError(f"lora: encoder {encoder.name!r} declares no lora_targets; use adapter, bitfit or finetune")
-    if rank < 1:
-        raise UserError(f"lora: lora_rank must be a positive integer, got {rank}; e.g. --lora-rank 8")
-    config = LoraConfig(r=int(rank), lora_alpha=float(alpha), lora_dropout=float(dropout),
-                        target_modules=list(encoder.lora_targets), bias="none")
-    torch.manual_seed(seed)  # LoRA's A matrices are randomly initialised
-    try:
-        return get_peft_model(encoder.module, config)
-    except ValueError as e:
-        raise UserError(f"lora: targets {encoder.lora_targets} of encoder {encoder.name!r} do not fit: {e}") from None
-
-
-def lora_layers(module):
-    from peft.tuners.lora import LoraLayer
-
-    return [m for m in module.modules() if isinstance(m, LoraLayer)]
-
-
-class LoRA:
-    def fit(self, ctx):
-        from bench_plugins.strategies.bitfit import fit_frozen_backbone
-
-        encoder = ctx.load_encoder(pretrained=True)
-        peft_model = apply_lora(encoder, int(ctx.config["lora_rank"]), float(ctx.config["lora_alpha"]),
-                                float(ctx.config.get("lora_dropout", 0.0)), ctx.seed)
-        fitted = fit_frozen_backbone(ctx, encoder, peft_model)
-        fitted.info["lora_layers"] = len(lora_layers(peft_model))
-        return fitted
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._lora", ["LoRA", "apply_lora", "lora_layers"])

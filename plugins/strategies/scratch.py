@@ -10,6 +10,7 @@ from __future__ import annotations
 import bench
 from bench.recipes import RECIPE_DEFAULTS
 from bench.specs import StrategySpec
+from bench_plugins.strategies import lazy_exports
 
 
 @bench.hookimpl
@@ -18,7 +19,7 @@ def bench_register_strategies():
         StrategySpec(
             name="scratch",
             description="same architecture, random init, trained on the labelled budget only",
-            loader=lambda: Scratch(),
+            loader="bench_plugins.strategies._scratch:Scratch",
             kind="train",
             requires=("trainable",),
             defaults={**RECIPE_DEFAULTS, "lr": 3e-3, "head_lr_mult": 1.0, "freeze_bn": False},
@@ -26,11 +27,4 @@ def bench_register_strategies():
     ]
 
 
-class Scratch:
-    def fit(self, ctx):
-        from bench.training import Classifier, fit_classifier, head_and_backbone_groups
-
-        encoder = ctx.load_encoder(pretrained=False)
-        model = Classifier(encoder.module, encoder.feature_dim, ctx.task.num_classes)
-        groups = head_and_backbone_groups(model, float(ctx.config["lr"]), float(ctx.config["head_lr_mult"]))
-        return fit_classifier(ctx, encoder, model, groups)
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._scratch", ["Scratch"])
