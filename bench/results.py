@@ -1,4 +1,4 @@
-"""The record schema and the append-only ``results.jsonl``.
+"""The record schema, the record builder and the append-only ``results.jsonl``.
 
 One JSON object per cell (see DESIGN.md for the contract). Fields always present:
 ``schema``, ``encoder``, ``strategy``, ``task``, ``budget``, ``seed``, ``config_id``, ``status``
@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bench import __version__
 from bench.errors import UserError
+from bench.tasks import TaskData
 
 SCHEMA_VERSION = 1
 KEY_FIELDS = ("encoder", "strategy", "task", "budget", "seed", "config_id")
@@ -46,7 +53,8 @@ class ResultsFile:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise UserError(
-                        f"{self.path}:{lineno} is not valid JSONL ({exc.msg}); fix or delete that line, or use another --out"
+                        f"{self.path}:{lineno} is not valid JSONL ({exc.msg}); "
+                        "fix or delete that line, or use another --out"
                     ) from None
                 if not isinstance(rec, dict) or "status" not in rec or "encoder" not in rec:
                     raise UserError(f"{self.path}:{lineno} is not a transfer-bench record; use another --out")
@@ -61,7 +69,7 @@ class ResultsFile:
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line, in one write, flushed to disk before returning."""
-        line = json.dumps(record, sort_keys=True, default=_json_default) + "\n"
+        line = json.dumps(record, sort_keys=True, default=json_default) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line)
@@ -77,18 +85,68 @@ def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(by_key.values())
 
 
-def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
+def json_default(obj: Any) -> Any:
+    """The one JSON encoder for records: NumPy and torch scalars as numbers, arrays as lists,
+    sets as lists, anything else as its string (a record write never fails on a stray value)."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "item"):  # NumPy and torch scalars
+        try:
             return obj.item()
-        if isinstance(obj, np.ndarray):
+        except (ValueError, RuntimeError):  # a tensor of several numbers
             return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (set, tuple)):
+    if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} in a record")
+    return str(obj)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON values (what reading the record back gives)."""
+    return json.loads(json.dumps(obj, default=json_default))
+
+
+def versions() -> dict[str, str]:
+    """The package versions recorded with every cell (those already imported)."""
+    out = {"transfer-bench": __version__, "python": platform.python_version()}
+    for mod in ("torch", "timm", "sklearn", "numpy"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+def base_record(cell: Any, task: TaskData, device: str, encoder_info: dict[str, Any]) -> dict[str, Any]:
+    """A cell's record before it runs (status ``skipped``, no metrics): key, config, task and
+    encoder descriptions, versions and a timestamp."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "encoder": cell.encoder,
+        "strategy": cell.strategy,
+        "task": cell.task,
+        "budget": cell.budget,
+        "seed": cell.seed,
+        "config_id": cell.config_id,
+        "config": jsonable(dict(cell.config)),
+        "status": "skipped",
+        "error": None,
+        "metrics": {},
+        "trainable_params": 0,
+        "total_params": 0,
+        "trainable_share": 0.0,
+        "wall_s": 0.0,
+        "peak_mem_mb": 0.0,
+        "device": device,
+        "encoder_info": encoder_info,
+        "task_info": {
+            "dataset": list(task.dataset),
+            "split": task.split_info,
+            "pool": len(task.train),
+            "test": len(task.test),
+            "skipped_items": task.skipped_items,
+            "source_domain": task.source_domain,
+            "target_domain": task.target_domain,
+            "shifted": task.shifted,
+        },
+        "versions": versions(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
