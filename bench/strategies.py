@@ -1,62 +1,109 @@
-"""The strategy contract: ``fit(ctx) -> Fitted``.
+"""The strategy contract: ``fit(ctx) -> Fitted``, and the sealed context a strategy receives.
 
-A strategy receives a :class:`FitContext` with the labelled budget, the unlabelled target images
-(shifted tasks only), its options, and access to the encoder (a fresh pre-trained copy, or the
-same architecture randomly initialised) and to cached frozen features. It returns a
-:class:`Fitted` whose ``predict(split)`` gives class indices for any split of the task. The
-harness computes every metric from those predictions: strategies never see test labels.
+A strategy receives a :class:`FitContext` with the task's name, classes and extra fields, the
+labelled budget, label-free unlabelled target images (shifted tasks only), its options, and access
+to the encoder (a fresh pre-trained copy, or the same architecture randomly initialised) and to
+cached frozen features. It returns a :class:`Fitted` whose ``predict(split)`` gives class indices
+for a split the harness hands it (a label-free view). The harness computes every metric from those
+predictions: strategies never see test or target labels (see :mod:`bench.views`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from bench.encoders import Encoder
-from bench.tasks import Split, TaskData
+from bench.tasks import Split
+from bench.views import LabelFreeSplit, TaskView
+
+if TYPE_CHECKING:
+    from bench.encoders import Encoder
 
 
-@dataclass
+def _no_progress(message: str) -> None:
+    pass
+
+
 class FitContext:
-    task: TaskData
-    #: The budget: a subset of ``task.train`` chosen by the shared manifest.
-    labelled: Split
-    #: ``task.target_train`` on shifted tasks (images only: strategies must not read its labels).
-    unlabelled_target: Split | None
-    #: The strategy's defaults overridden by the user's ``--set`` options.
-    config: dict[str, Any]
-    seed: int
-    device: str
-    #: ``load_encoder(pretrained=True)`` returns a fresh, independent copy of the pre-trained
-    #: encoder (safe to modify); ``pretrained=False`` the same architecture with random init.
-    load_encoder: Callable[..., Encoder]
-    #: Frozen features of the pre-trained encoder for any split of the task or a subset of one
-    #: (read from the feature cache).
-    features: Callable[[Split], np.ndarray]
-    #: Metadata of the encoder (spec metadata merged with the variant's).
-    encoder_meta: dict[str, Any] = field(default_factory=dict)
-    #: Report progress inside long fits (a short status string).
-    progress: Callable[[str], None] = lambda message: None
+    """What a strategy may use during ``fit``.
+
+    ``task_name``, ``classes``, ``num_classes``, ``extra``: the task, without its splits.
+    ``labelled``: the budget (a split whose labels may be read).
+    ``unlabelled_target``: the target domain's training images on shifted tasks, label-free.
+    ``config``: the strategy's defaults overridden by the user's ``--set`` options.
+    ``load_encoder(pretrained=True)``: a fresh, independent copy of the pre-trained encoder (safe
+    to modify); ``pretrained=False``: the same architecture with random init.
+    ``features(split)``: frozen features of the pre-trained encoder, read from the feature cache,
+    for ``labelled``, ``unlabelled_target``, their subsets, and in ``predict`` the split given.
+    ``encoder_meta``: the encoder's declared metadata. ``progress(message)``: a short status.
+
+    ``task=`` (a :class:`~bench.tasks.TaskData`) is still accepted instead of ``task_name``,
+    ``classes`` and ``extra`` (deprecated; the context keeps none of its splits).
+    """
+
+    def __init__(
+        self,
+        task: Any = None,
+        labelled: Split | None = None,
+        unlabelled_target: Split | None = None,
+        config: dict[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+        load_encoder: Callable[..., Encoder] | None = None,
+        features: Callable[[Split], np.ndarray] | None = None,
+        encoder_meta: Any = None,
+        progress: Callable[[str], None] | None = None,
+        *,
+        task_name: str | None = None,
+        classes: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if task is not None:
+            warnings.warn("FitContext(task=...) is deprecated; pass task_name=, classes= and extra=",
+                          DeprecationWarning, stacklevel=2)
+            task_name = task.name if task_name is None else task_name
+            classes = list(task.classes) if classes is None else classes
+            extra = task.extra if extra is None else extra
+        if labelled is None:
+            raise TypeError("FitContext needs the labelled budget (labelled=)")
+        self._task = TaskView(task_name or "", classes or [], extra)
+        self.labelled = labelled
+        self.unlabelled_target = LabelFreeSplit.of(unlabelled_target) if unlabelled_target is not None else None
+        self.config = dict(config or {})
+        self.seed = seed
+        self.device = device
+        self.load_encoder = load_encoder
+        self.features = features
+        self.encoder_meta = encoder_meta if encoder_meta is not None else {}
+        self.progress = progress or _no_progress
 
     @property
     def task_name(self) -> str:
-        return self.task.name
+        return self._task.name
 
     @property
     def classes(self) -> list[str]:
-        return list(self.task.classes)
+        return list(self._task.classes)
 
     @property
     def num_classes(self) -> int:
-        return len(self.task.classes)
+        return self._task.num_classes
 
     @property
     def extra(self) -> dict[str, Any]:
         """The task's extra fields (e.g. ``prompts`` for zero-shot)."""
-        return self.task.extra
+        return self._task.extra
+
+    @property
+    def task(self) -> TaskView:
+        """Deprecated: a label-free view with ``name``, ``classes``, ``num_classes`` and ``extra``."""
+        warnings.warn("ctx.task is deprecated; use ctx.task_name, ctx.classes, ctx.num_classes and ctx.extra",
+                      DeprecationWarning, stacklevel=2)
+        return self._task
 
 
 @dataclass

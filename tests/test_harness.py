@@ -309,7 +309,8 @@ class DuplicatePlugin:
             base.test = ArraySplit(base.test.ids, images, labels)
             return base
 
-        return [TaskSpec(name="toy-dup", description="toy with leaked test items", loader=load, dataset=("toy-pretraining",))]
+        return [TaskSpec(name="toy-dup", description="toy with leaked test items", loader=load,
+                         dataset=("toy-pretraining",))]
 
 
 def test_contamination_is_scored_and_flagged_on_the_leaderboard(tmp_path, with_plugins, monkeypatch):

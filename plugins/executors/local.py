@@ -1,4 +1,4 @@
-"""The ``local`` executor: cells run one after another in this process."""
+"""The ``local`` executor: cell groups run one after another in this process."""
 
 from __future__ import annotations
 

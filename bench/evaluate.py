@@ -1,0 +1,217 @@
+"""One cell: the sealed context, fit, predict, metrics, Clean-vs-All overlap, forgetting, peak memory.
+
+:func:`evaluate_cell` takes a :class:`CellJob` (everything one cell needs, already loaded) and
+fills in the cell's record. Strategies see label-free views (:mod:`bench.views`); the real labels
+stay here, for the metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+
+from bench.budgets import ids_digest
+from bench.errors import UserError
+from bench.plan import Cell
+from bench.results import jsonable
+from bench.strategies import FitContext, Strategy
+from bench.tasks import Split, TaskData
+from bench.views import LabelFreeSplit, LabelledSplit, gated_features
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """What one cell needs, loaded once per (task, encoder) group by the worker."""
+
+    cell: Cell
+    task: TaskData
+    #: positions of the budget in ``task.train`` (from the shared manifest)
+    positions: np.ndarray
+    strategy: Strategy
+    #: the strategy's kind: ``"features"`` strategies deploy the frozen encoder too
+    kind: str
+    #: the pre-trained encoder (shared by the group's cells; never modified)
+    encoder: Any
+    encoder_total: int
+    encoder_meta: Any
+    #: ``load_encoder(pretrained)`` as strategies call it
+    load_encoder: Callable[..., Any]
+    #: frozen features of a real split of the task (the group's feature cache)
+    features: Callable[[Split], np.ndarray]
+    device: str
+    #: the record so far (:func:`bench.results.base_record`)
+    record: dict[str, Any]
+    report: Any = None
+    reference: TaskData | None = None
+    #: test items whose content is in this budget's manifest (None: not checked)
+    budget_content_copies: int | None = None
+    progress: Callable[[str], None] = lambda message: None
+
+
+def evaluate_cell(job: CellJob) -> dict[str, Any]:
+    """Run one cell and return its record (``ok``, or ``failed`` with the error; a
+    :class:`~bench.errors.UserError` propagates: it stops the run)."""
+    cell, task = job.cell, job.task
+    rec = job.record
+    real_labelled = task.train.subset(cast("Sequence[int]", job.positions))
+    rec["n_labelled"] = len(job.positions)
+    rec["manifest_sha256"] = ids_digest(real_labelled.ids)
+    features, allow, open_after_fit = gated_features(job.features)
+    labelled = allow(LabelledSplit.of(real_labelled), real_labelled)
+    target = None
+    if task.target_train is not None:
+        target = allow(LabelFreeSplit.of(task.target_train), task.target_train)
+    test = allow(LabelFreeSplit.of(task.test), task.test, after_fit_only=True)
+    target_test = None
+    if task.target_test is not None:
+        target_test = allow(LabelFreeSplit.of(task.target_test), task.target_test, after_fit_only=True)
+    ctx = FitContext(
+        task_name=task.name, classes=list(task.classes), extra=task.extra, labelled=labelled,
+        unlabelled_target=target, config=dict(cell.config), seed=cell.seed, device=job.device,
+        load_encoder=job.load_encoder, features=features, encoder_meta=job.encoder_meta, progress=job.progress,
+    )
+    start = time.perf_counter()
+    try:
+        with PeakMemory(job.device) as mem:
+            seed_everything(cell.seed)
+            fitted = job.strategy.fit(ctx)
+            open_after_fit()
+            pred = np.asarray(fitted.predict(test))
+            metrics = classification_metrics(task.test.labels, pred, task.num_classes)
+            if job.report is not None:
+                rec["contamination"] = overlap_metrics(job.report, task.test, pred, metrics, "")
+            if target_test is not None and task.target_test is not None:
+                tpred = np.asarray(fitted.predict(target_test))
+                tm = classification_metrics(task.target_test.labels, tpred, task.num_classes)
+                metrics["target_accuracy"] = tm["accuracy"]
+                metrics["target_balanced_accuracy"] = tm["balanced_accuracy"]
+                metrics["transfer_gap"] = round(metrics["accuracy"] - tm["accuracy"], 6)
+                if job.report is not None:
+                    breakdown = overlap_metrics(job.report, task.target_test, tpred, metrics, "target_")
+                    rec["contamination"].update(breakdown)
+            wall = time.perf_counter() - start
+            if job.reference is not None and fitted.encoder is not None and fitted.encoder.pretrained:
+                from bench import forgetting
+
+                job.progress(f"forgetting on {job.reference.name}")
+                f = forgetting.measure(job.encoder, fitted.encoder, job.reference, job.device, seed=0)
+                metrics["forgetting"] = f["forgetting"]
+                rec["forgetting"] = f
+    except UserError:
+        raise
+    except Exception as exc:
+        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=round(time.perf_counter() - start, 3))
+        return rec
+    if job.report is not None:
+        rec["flags"] = flags(rec["contamination"])
+        if job.budget_content_copies is not None:
+            rec["contamination"]["budget_test_content_copies"] = job.budget_content_copies
+    trainable, total = int(fitted.trainable_params), int(fitted.total_params)
+    if job.kind == "features":
+        total += job.encoder_total  # the frozen encoder is part of the deployed model
+    rec.update(
+        status="ok",
+        metrics=metrics,
+        trainable_params=trainable,
+        total_params=total,
+        trainable_share=round(trainable / total, 6) if total else 0.0,
+        wall_s=round(wall, 3),
+        peak_mem_mb=mem.peak_mb,
+        info=jsonable(fitted.info),
+    )
+    return rec
+
+
+
+def flags(contamination: dict[str, Any]) -> list[str]:
+    """The leaderboard's warning flags for a cell's contamination breakdown."""
+    out = []
+    if contamination.get("declared_overlap"):
+        out.append("declared-overlap:" + "+".join(contamination["declared_overlap"]))
+    if contamination.get("overlap_flag") and contamination.get("overlap_rate", 0) > 0.01:
+        out.append("overlap>1%")
+    return out
+
+
+def overlap_metrics(report: Any, split: Split, pred: np.ndarray, metrics: dict[str, Any],
+                    prefix: str) -> dict[str, Any]:
+    """Clean-vs-All scores of one split; headline numbers go into ``metrics`` (prefixed for the
+    target domain), the full breakdown is returned for the record's ``contamination`` field."""
+    correct = pred == np.asarray(split.labels)
+    m = report.cell_metrics(split.ids, correct, split="target_test" if prefix else "test")
+    if m.get("accuracy_clean") is not None:
+        metrics[f"{prefix}accuracy_clean"] = round(m["accuracy_clean"], 6)
+    metrics[f"{prefix}overlap_rate"] = round(m["overlap_rate"], 6)
+    return {f"{prefix}{k}": v for k, v in m.items()}
+
+
+def classification_metrics(labels: np.ndarray, pred: np.ndarray, num_classes: int) -> dict[str, float]:
+    labels = np.asarray(labels)
+    pred = np.asarray(pred)
+    if pred.shape != labels.shape:
+        raise ValueError(f"predict() returned shape {pred.shape}, expected {labels.shape}")
+    acc = float((pred == labels).mean()) if len(labels) else float("nan")
+    recalls = [float((pred[labels == c] == c).mean()) for c in range(num_classes) if (labels == c).any()]
+    return {"accuracy": round(acc, 6), "balanced_accuracy": round(float(np.mean(recalls)), 6)}
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class PeakMemory:
+    """Peak memory of one cell: CUDA's allocator peak on a GPU; on the CPU, the peak resident set
+    size of this process sampled every 20 ms (so it includes what was resident before the cell)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _rss_mb(self) -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                pages = int(f.read().split()[1])
+            import os
+
+            return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError):
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+            self._stop.wait(0.02)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            self.peak_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak_mb = round(max(self.peak_mb, self._rss_mb()), 1)

@@ -1,0 +1,209 @@
+"""Running a plan: the :class:`Runner` drives a run and hands (task, encoder) cell groups to the executor.
+
+``Runner.run()`` does, in order::
+
+    plan (bench.plan) -> for each task: load it, write every budget manifest, check budget/test
+      disjointness (errors before any training) -> skipped cells recorded -> finished cells
+      dropped (resume) -> one CellGroup per (task, encoder) -> executor.run(groups) -> each record
+      appended to results.jsonl at once and passed to the observers
+
+Workers run groups with :func:`bench.worker.run_group`; only this driver writes ``results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.budgets import Budget, Manifests
+from bench.errors import UserError
+from bench.loading import TaskLoader, cache_root
+from bench.plan import Cell, Plan, Planner, RunConfig, check_device_name
+from bench.results import ResultsFile, base_record
+from bench.tasks import TaskData
+from bench.worker import CellGroup, GroupState, Session, close_session, register_session, run_group
+
+
+def resolve_device(device: str) -> str:
+    check_device_name(device)
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device} was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return device
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.plugins = plugins
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.planner = Planner(cfg, plugins)
+        self.budgets = self.planner.budgets
+        self.encoder_specs = self.planner.encoder_specs
+        self.strategy_specs = self.planner.strategy_specs
+        self.task_specs = self.planner.task_specs
+        self.configs = self.planner.configs
+        self.executor = plugins.executors.get(cfg.executor)
+        self.out = Path(cfg.out)
+        self.results = ResultsFile(self.out / "results.jsonl")
+        self.manifests = Manifests(self.out)
+        self.tasks = TaskLoader(plugins, cfg.data_dir, cfg.download)
+        self._content_copies: dict[tuple[str, str, int], int] = {}
+        self.device = "cpu"
+
+    # planning ------------------------------------------------------------------------------------
+
+    def load_task(self, name: str) -> TaskData:
+        return self.tasks.load(name)
+
+    def encoder_meta(self, name: str) -> Any:
+        return self.planner.encoder_meta(name)
+
+    def cells_for(self, task: str, encoder: str) -> list[Cell]:
+        return self.planner.cells_for(task, encoder)
+
+    def resolution_for(self, meta: Any, task: TaskData) -> int | None:
+        return self.planner.resolution_for(meta, task)
+
+    def reference_task(self, task_name: str) -> TaskData | None:
+        """The task forgetting is measured on, or None."""
+        name = self.planner.reference_task_name(task_name)
+        return self.load_task(name) if name else None
+
+    def plan(self) -> Plan:
+        """Load tasks, write manifests (budget errors surface here), expand and filter the grid."""
+        return self.planner.plan(self.load_task, self._write_manifest)
+
+    def _write_manifest(self, task: TaskData, budget: Budget, seed: int) -> None:
+        pos = self.manifests.positions(task, budget, seed)
+        if self.cfg.contamination:
+            self._check_disjoint(task, budget, seed, pos)
+
+    def _check_disjoint(self, task: TaskData, budget: Budget, seed: int, positions: np.ndarray) -> None:
+        """A manifest must share no item id with test; content copies of test items are recorded."""
+        from bench import contamination
+
+        check = contamination.check_budget_disjoint(task, positions, cache_root())
+        if check.id_overlap:
+            raise UserError(f"task {task.name!r}: budget {budget.label} seed {seed} shares item ids with the test "
+                            f"split (e.g. {sorted(check.id_overlap)[0]!r}); the task plugin's splits overlap")
+        self._content_copies[(task.name, budget.label, seed)] = len(check.content_overlap)
+
+    # running -------------------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        _check_writable(self.out)
+        done = self.results.done_keys()  # also validates an existing results file
+        self.device = resolve_device(self.cfg.device)
+        plan = self.plan()
+        new_records: list[dict[str, Any]] = []
+        for cell, reason in plan.skips:
+            if cell.key() not in done:
+                task = self.load_task(cell.task)
+                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task))
+                rec.update(status="skipped", error=reason)
+                self._finish(rec)
+                new_records.append(rec)
+        pending = [c for c in plan.cells if c.key() not in done]
+        n_done = len(plan.cells) - len(pending)
+        if n_done:
+            self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
+        bar = _progress(len(pending), self.cfg.progress)
+        session, events = str(uuid.uuid4()), _bar_events(bar)
+        register_session(session, Session(self.plugins, self.planner, self.load_task, events))
+        try:
+            for rec in self._dispatch(self.groups(pending, session), events):
+                self._finish(rec)
+                bar.update(1)
+                new_records.append(rec)
+        finally:
+            close_session(session)
+            bar.close()
+        return new_records
+
+    def groups(self, pending: list[Cell], session: str = "") -> Iterator[CellGroup]:
+        """One group per (task, encoder) with cells to run, in the grid's order."""
+        for task_name in self.task_specs:
+            for enc in self.encoder_specs:
+                cells = tuple(c for c in pending if c.task == task_name and c.encoder == enc)
+                if cells:
+                    copies = tuple(((b, s), n) for (t, b, s), n in self._content_copies.items() if t == task_name)
+                    yield CellGroup(task_name, enc, cells, self.cfg, self.device, copies, session)
+
+    def _dispatch(self, groups: Iterator[CellGroup], events: Callable[[str, str], None]) -> Iterator[dict[str, Any]]:
+        executor = self.executor.load()
+        if not _takes_cells(executor):
+            yield from executor.run(groups)
+            return
+        warnings.warn(f"executor {self.cfg.executor!r} implements run(cells, run_cell), the protocol before API 2; "
+                      "implement run(groups) and call bench.worker.run_group(group) in the worker",
+                      DeprecationWarning, stacklevel=2)
+        for group in groups:  # the old protocol: one call per group, cells run in this process
+            state = GroupState(group, Session(self.plugins, self.planner, self.load_task, events))
+            yield from executor.run(list(group.cells), state.run)
+
+    def _finish(self, rec: dict[str, Any]) -> None:
+        self.results.append(rec)
+        self.plugins.notify_cell_finished(rec)
+
+
+def run(cfg: RunConfig, plugins: Any) -> list[dict[str, Any]]:
+    return Runner(cfg, plugins).run()
+
+
+def _takes_cells(executor: Any) -> bool:
+    """True for an executor written against the old ``run(cells, run_cell)`` protocol."""
+    try:
+        params = list(inspect.signature(executor.run).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) >= 2
+
+
+def _check_writable(out: Path) -> None:
+    probe = out / ".write-test"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"output folder {str(out)!r} is not writable ({exc.strerror}); pass a writable --out") from None
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_description(self, s: str) -> None: ...
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="cell", dynamic_ncols=True, file=sys.stderr)
+
+
+def _bar_events(bar: Any) -> Callable[[str, str], None]:
+    def events(kind: str, text: str) -> None:
+        if kind == "status":
+            bar.set_description(text)
+        else:
+            bar.set_postfix_str(text, refresh=False)
+
+    return events
+
+
+__all__ = ["CellGroup", "Runner", "resolve_device", "run", "run_group"]

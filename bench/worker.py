@@ -1,0 +1,194 @@
+"""The unit of work executors ship: a picklable :class:`CellGroup` and :func:`run_group`, which runs it.
+
+A group is the cells of one (task, encoder) pair plus the run's settings. :func:`run_group`
+works in any process: it loads the plugins, the task, the encoder, its frozen features (one pass
+per split, through the on-disk feature cache) and the strategies itself, then yields one record
+per cell. In the process that planned the run it reuses the driver's plugins and loaded tasks
+(a *session*), so in-code plugins and the progress bar keep working with the local executor.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.budgets import Manifests
+from bench.evaluate import CellJob, evaluate_cell
+from bench.plan import Cell, Planner, RunConfig, weights_for
+from bench.results import base_record
+from bench.specs import EncoderRequest
+from bench.tasks import Split, SubsetSplit, TaskData
+
+#: ``events(kind, text)``: ``"status"`` (what the group is doing) or ``"detail"`` (inside a cell)
+Events = Callable[[str, str], None]
+
+
+def _no_events(kind: str, text: str) -> None:
+    pass
+
+
+@dataclass(frozen=True, eq=False)
+class CellGroup:
+    """The cells of one (task, encoder) pair and what a worker needs to run them."""
+
+    task: str
+    encoder: str
+    cells: tuple[Cell, ...]
+    config: RunConfig
+    #: the resolved device (``cuda`` or ``cpu``, never ``auto``)
+    device: str
+    #: ((budget label, seed), test items whose content is in that budget): from the driver's checks
+    content_copies: tuple[tuple[tuple[str, int], int], ...] = ()
+    #: the driver's session id: a worker in the same process reuses its plugins and tasks
+    session: str = ""
+
+
+@dataclass
+class Session:
+    """Plugins, planner and loaded tasks of one process, and where progress goes."""
+
+    plugins: Any
+    planner: Planner
+    load_task: Callable[[str], TaskData]
+    events: Events = field(default=_no_events)
+
+    @classmethod
+    def fresh(cls, config: RunConfig) -> Session:
+        from bench.loading import TaskLoader
+        from bench.plugins import load_plugins
+
+        plugins = load_plugins()
+        return cls(plugins, Planner(config, plugins), TaskLoader(plugins, config.data_dir, config.download).load)
+
+
+_SESSIONS: dict[str, Session] = {}
+
+
+def register_session(key: str, session: Session) -> None:
+    _SESSIONS[key] = session
+
+
+def close_session(key: str) -> None:
+    _SESSIONS.pop(key, None)
+
+
+def run_group(group: CellGroup) -> Iterator[dict[str, Any]]:
+    """Run a group's cells one after another, yielding each record as it finishes."""
+    session = _SESSIONS.get(group.session) if group.session else None
+    state = GroupState(group, session or Session.fresh(group.config))
+    for cell in group.cells:
+        yield state.run(cell)
+
+
+def run_group_records(group: CellGroup) -> list[dict[str, Any]]:
+    """Every record of a group as a list (for pools whose workers return one value per task)."""
+    return list(run_group(group))
+
+
+class FeatureStore:
+    """Frozen features of a task's splits, one encoder pass per split (subsets index their parent)."""
+
+    def __init__(self, encoder: Any, device: str, status: Callable[[int], None]) -> None:
+        from bench.features import FeatureCache
+
+        self.encoder = encoder
+        self.device = device
+        self.status = status
+        self.cache = FeatureCache()
+        self.computed: dict[int, np.ndarray] = {}
+
+    def __call__(self, split: Split) -> np.ndarray:
+        if isinstance(split, SubsetSplit):
+            return self(split.parent)[split.positions]
+        if id(split) not in self.computed:
+            self.status(len(split))
+            self.computed[id(split)] = self.cache.get(self.encoder, split, device=self.device)
+        return self.computed[id(split)]
+
+
+class GroupState:
+    """A group's loaded task, encoder, features, strategies and contamination report."""
+
+    def __init__(self, group: CellGroup, session: Session) -> None:
+        self.group = group
+        self.session = session
+        planner = session.planner
+        events = session.events
+        name = f"{group.task} | {group.encoder}"
+        self.task = task = session.load_task(group.task)
+        self.spec, self.variant = planner.encoder_specs[group.encoder]
+        self.meta = planner.encoder_meta(group.encoder)
+        events("status", f"{name}: loading encoder")
+        self.encoder = self.load_encoder(pretrained=self.meta.trainable)
+        self.features = FeatureStore(self.encoder, group.device,
+                                     lambda n: events("status", f"{name}: encoding {n} images"))
+        splits = task.splits()
+        kinds = {c.strategy: planner.strategy(c.strategy).kind for c in group.cells}
+        if "features" in kinds.values():
+            for split in splits.values():  # one pass per split, before any cell
+                self.features(split)
+        self.encoder_total = sum(p.numel() for p in self.encoder.module.parameters())
+        self.kinds = kinds
+        self.strategies = {n: planner.strategy(n).load() for n in {c.strategy for c in group.cells}}
+        self.report = None
+        if group.config.contamination:
+            events("status", f"{name}: contamination checks")
+            computed = {n: self.features.computed[id(s)] for n, s in splits.items() if id(s) in self.features.computed}
+            self.report = self._contamination(computed)
+        ref = planner.reference_task_name(group.task)
+        self.reference = session.load_task(ref) if ref else None
+        self.manifests = Manifests(group.config.out)
+        self.copies = dict(group.content_copies)
+
+    def load_encoder(self, pretrained: bool) -> Any:
+        cfg = self.group.config
+        request = EncoderRequest(name=self.spec.name, variant=self.variant, pretrained=pretrained,
+                                 weights=weights_for(cfg.weights, self.group.encoder),
+                                 resolution=self.session.planner.resolution_for(self.meta, self.task),
+                                 native_size=self.task.native_size, device=self.group.device)
+        encoder = self.spec.load(request)
+        encoder.module.to(self.group.device).eval()
+        return encoder
+
+    def _contamination(self, features: dict[str, np.ndarray]) -> Any:
+        from bench import contamination
+        from bench.loading import cache_root
+
+        indexes = list(self.group.config.pretraining_indexes)
+        if self.meta.pretraining_index:
+            indexes.append(str(self.meta.pretraining_index))
+        return contamination.task_report(self.task, cache_root(), features=features or None,
+                                         pretraining_indexes=indexes,
+                                         encoder_pretraining_data=list(self.meta.pretraining_data))
+
+    def _cell_encoder(self, cell: Cell) -> Callable[..., Any]:
+        def load_encoder(pretrained: bool = True) -> Any:
+            import torch
+
+            if pretrained:
+                return copy.deepcopy(self.encoder)
+            torch.manual_seed(cell.seed)
+            return self.load_encoder(pretrained=False)
+
+        return load_encoder
+
+    def run(self, cell: Cell) -> dict[str, Any]:
+        """One cell's record."""
+        planner, events = self.session.planner, self.session.events
+        events("status", cell.label())
+        budget = next(b for b in planner.budgets if b.label == cell.budget)
+        job = CellJob(
+            cell=cell, task=self.task, positions=self.manifests.positions(self.task, budget, cell.seed),
+            strategy=self.strategies[cell.strategy], kind=self.kinds[cell.strategy], encoder=self.encoder,
+            encoder_total=self.encoder_total, encoder_meta=self.meta, load_encoder=self._cell_encoder(cell),
+            features=self.features, device=self.group.device,
+            record=base_record(cell, self.task, self.group.device, planner.encoder_info(cell.encoder, self.task)),
+            report=self.report, reference=self.reference,
+            budget_content_copies=self.copies.get((cell.budget, cell.seed)),
+            progress=lambda msg: events("detail", msg),
+        )
+        return evaluate_cell(job)
