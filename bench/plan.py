@@ -87,8 +87,6 @@ class Plan:
     budgets: list[Budget]
 
 
-# -- names and options ------------------------------------------------------------------------------
-
 
 def check_device_name(device: str) -> None:
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
@@ -162,8 +160,6 @@ def incompatibility(strategy: StrategySpec, encoder_meta: Mapping[str, Any], enc
     return None
 
 
-# -- the resolution policy --------------------------------------------------------------------------
-
 
 def native_size(task: TaskData) -> int | None:
     """The largest side among the first image of each split (tasks that mix sources, such as
@@ -192,8 +188,6 @@ def weights_for(weights: Mapping[str, str], encoder: str) -> str | None:
     """The ``--weights`` file for ``NAME:VARIANT`` (given for the full name or the bare name)."""
     return weights.get(encoder) or weights.get(encoder.split(":")[0])
 
-
-# -- the planner ------------------------------------------------------------------------------------
 
 
 class Planner:

@@ -11,9 +11,10 @@ import pytest
 import bench
 from bench import leaderboard
 from bench.cli import main
-from bench.harness import RunConfig, Runner
+from bench.plan import RunConfig
 from bench.plugins import load_plugins
 from bench.results import REQUIRED_FIELDS, ResultsFile
+from bench.runner import Runner
 from bench.specs import StrategySpec
 
 

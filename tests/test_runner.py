@@ -62,16 +62,21 @@ class PicklingExecutor:
             yield from run_group(pickle.loads(pickle.dumps(group)))
 
 
-class PicklingPlugin:
-    @staticmethod
-    @bench.hookimpl
-    def bench_register_executors():
-        return [ExecutorSpec(name="pickling", description="pickles groups", loader=lambda: PicklingExecutor())]
+def executor_plugin(name: str, executor: type) -> type:
+    """A plugin (as load_plugins(extra=...) takes it) that registers ``executor`` as ``name``."""
+
+    class Plugin:
+        @staticmethod
+        @bench.hookimpl
+        def bench_register_executors():
+            return [ExecutorSpec(name=name, description=executor.__doc__ or name, loader=executor)]
+
+    return Plugin
 
 
 def test_plugin_executor_on_the_group_protocol(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
-    p = load_plugins(extra=[("pickling", PicklingPlugin)])
+    p = load_plugins(extra=[("pickling", executor_plugin("pickling", PicklingExecutor))])
     local = Runner(config(tmp_path, out=tmp_path / "a", encoders=["toy-cnn", "pixels"]), p).run()
     shipped = Runner(config(tmp_path, out=tmp_path / "b", encoders=["toy-cnn", "pixels"], executor="pickling"), p).run()
     assert [r["encoder"] for r in shipped] == ["pixels"] * 4 + ["toy-cnn"] * 4
@@ -79,21 +84,16 @@ def test_plugin_executor_on_the_group_protocol(tmp_path, with_plugins, monkeypat
 
 
 class OldExecutor:
+    """An executor on the first API: run(cells, run_cell)."""
+
     def run(self, cells, run_cell):
         for cell in cells:
             yield run_cell(cell)
 
 
-class OldPlugin:
-    @staticmethod
-    @bench.hookimpl
-    def bench_register_executors():
-        return [ExecutorSpec(name="old", description="first API", loader=lambda: OldExecutor())]
-
-
 def test_executors_on_the_first_protocol_still_run_with_a_warning(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
-    p = load_plugins(extra=[("old", OldPlugin)])
+    p = load_plugins(extra=[("old", executor_plugin("old", OldExecutor))])
     with pytest.warns(DeprecationWarning, match="run\\(cells, run_cell\\)"):
         records = Runner(config(tmp_path, executor="old"), p).run()
     assert len(records) == 4 and all(r["status"] == "ok" for r in records)
