@@ -28,6 +28,13 @@ def _no_progress(message: str) -> None:
     pass
 
 
+def _not_given(name: str) -> Callable[..., Any]:
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"this FitContext was built without {name}=")
+
+    return missing
+
+
 class FitContext:
     """What a strategy may use during ``fit``.
 
@@ -76,8 +83,8 @@ class FitContext:
         self.config = dict(config or {})
         self.seed = seed
         self.device = device
-        self.load_encoder = load_encoder
-        self.features = features
+        self.load_encoder: Callable[..., Encoder] = load_encoder or _not_given("load_encoder")
+        self.features: Callable[[Split], np.ndarray] = features or _not_given("features")
         self.encoder_meta = encoder_meta if encoder_meta is not None else {}
         self.progress = progress or _no_progress
 
