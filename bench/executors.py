@@ -4,7 +4,9 @@ The runner hands an executor an iterable of :class:`~bench.worker.CellGroup` (th
 (task, encoder) pair and the run's settings; picklable). The executor runs each group with
 :func:`bench.worker.run_group` wherever it likes (this process, a process pool, Ray, Slurm) and
 yields the records as cells finish, in any order; the runner alone appends them to
-``results.jsonl``. A worker process re-reads task data, manifests and cached features from disk.
+``results.jsonl``. A worker process re-reads task data, manifests and cached features from disk,
+and loads plugins through their entry points: plugins registered in code
+(``load_plugins(extra=...)``) exist only in the driver's process.
 
 Executors written against the first API (``run(cells, run_cell)``, one call per group, cells run
 in the driver's process) still work: the runner detects the two-argument signature and adapts, with
