@@ -110,7 +110,7 @@ def _load_toml(path: str) -> dict[str, Any]:
 
 
 def run_config_from_args(args: argparse.Namespace) -> Any:
-    from bench.harness import RunConfig
+    from bench.plan import RunConfig
 
     file_cfg = _load_toml(args.config) if args.config else {}
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
@@ -165,8 +165,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.options = options
     cfg.data_dir = pick("data_dir", None)
     cfg.download = bool(pick("download", False))
-    cfg.pretraining_indexes = (as_list(pick("pretraining_index", [])) if not args.pretraining_index
-                               else args.pretraining_index)
+    # the flag's default is [] (it appends), so the config file's list applies when no flag was given
+    cfg.pretraining_indexes = list(args.pretraining_index) or as_list(file_cfg.get("pretraining_index", []))
     cfg.executor = str(pick("executor", cfg.executor))
     cfg.forgetting = str(pick("forgetting", cfg.forgetting))
     cfg.contamination = not bool(pick("no_contamination", False))
@@ -177,7 +177,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import leaderboard
-    from bench.harness import Runner
+    from bench.runner import Runner
     from bench.plugins import load_plugins
 
     check_format(args.format)
