@@ -88,13 +88,15 @@ def sample(labels: np.ndarray, classes: list[str], task: str, budget: Budget, se
             if len(idx) < k:
                 raise UserError(
                     f"budget {budget.label} is larger than class {classes[c]!r} of task {task!r}, "
-                    f"which has {len(idx)} items in the train pool; use a budget of at most {min(map(len, per_class))}/class"
+                    f"which has {len(idx)} items in the train pool; "
+                    f"use a budget of at most {min(map(len, per_class))}/class"
                 )
         take = [k] * len(classes)
     else:
         total = int(budget.n or 0)
         if total > len(labels):
-            raise UserError(f"budget {budget.label} is larger than the train pool of task {task!r} ({len(labels)} items); use full")
+            raise UserError(f"budget {budget.label} is larger than the train pool of task {task!r} "
+                            f"({len(labels)} items); use full")
         sizes = np.array([len(idx) for idx in per_class], dtype=float)
         exact = total * sizes / sizes.sum()
         take_arr = np.floor(exact).astype(int)

@@ -46,7 +46,8 @@ def _subsample(split: Split, limit: int, seed: int) -> Split:
     return split.subset(sorted(chosen))
 
 
-def reference_splits(reference: TaskData, seed: int = 0, max_train: int = MAX_TRAIN, max_test: int = MAX_TEST) -> tuple[Split, Split]:
+def reference_splits(reference: TaskData, seed: int = 0, max_train: int = MAX_TRAIN,
+                     max_test: int = MAX_TEST) -> tuple[Split, Split]:
     """The (train, test) subsamples the probe uses."""
     return _subsample(reference.train, max_train, seed), _subsample(reference.test, max_test, seed + 1)
 
@@ -75,7 +76,8 @@ def original_accuracy(original: Encoder, reference: TaskData, device: str = "cpu
 
 
 def measure(original: Encoder, adapted: Encoder, reference: TaskData, device: str = "cpu", seed: int = 0,
-            max_train: int = MAX_TRAIN, max_test: int = MAX_TEST, original_score: float | None = None) -> dict[str, Any]:
+            max_train: int = MAX_TRAIN, max_test: int = MAX_TEST,
+            original_score: float | None = None) -> dict[str, Any]:
     """Forgetting of ``adapted`` (e.g. ``Fitted.encoder``) relative to ``original`` (the
     pre-trained encoder it started from) on ``reference``.
 

@@ -115,8 +115,10 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
             skipped[(r["task"], r["encoder"], strategy_label(r))] = r.get("error") or ""
         elif r.get("status") == "failed":
             failed[(r["task"], r["encoder"], strategy_label(r))] = r.get("error") or ""
-    out["skipped"] = [{"task": t, "encoder": e, "strategy": s, "reason": why} for (t, e, s), why in sorted(skipped.items())]
-    out["failed"] = [{"task": t, "encoder": e, "strategy": s, "error": why} for (t, e, s), why in sorted(failed.items())]
+    out["skipped"] = [{"task": t, "encoder": e, "strategy": s, "reason": why}
+                      for (t, e, s), why in sorted(skipped.items())]
+    out["failed"] = [{"task": t, "encoder": e, "strategy": s, "error": why}
+                     for (t, e, s), why in sorted(failed.items())]
     return out
 
 
@@ -175,7 +177,8 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
                         *_metric_table(task, "accuracy_clean")))
         if task["shifted"]:
             out.append((f"{name}: target-domain test accuracy %", *_metric_table(task, "target_accuracy")))
-            out.append((f"{name}: transfer gap, source minus target (points)", *_metric_table(task, "transfer_gap", signed=True)))
+            out.append((f"{name}: transfer gap, source minus target (points)",
+                        *_metric_table(task, "transfer_gap", signed=True)))
         headers, rows = _metric_table(task, "head_start", signed=True)
         if rows:
             out.append((f"{name}: head-start over scratch (paired, same encoder/budget/seed; points)", headers, rows))
@@ -204,7 +207,8 @@ def render(board: dict[str, Any], fmt_name: str = "github") -> str:
                 w.writerow([title, *r])
             parts.append(buf.getvalue().rstrip("\n"))
         elif fmt_name == "html":
-            parts.append(f"<h3>{_html_escape(title)}</h3>\n" + tabulate(rows, headers, tablefmt="html", disable_numparse=True))
+            table = tabulate(rows, headers, tablefmt="html", disable_numparse=True)
+            parts.append(f"<h3>{_html_escape(title)}</h3>\n" + table)
         elif fmt_name == "latex":
             parts.append(f"% {title}\n" + tabulate(rows, headers, tablefmt="latex", disable_numparse=True))
         else:
@@ -277,8 +281,9 @@ def publish(dirs: Iterable[str | Path], site: Path) -> Path:
         "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin-bottom:1.5em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
         "</style></head><body><h1>transfer-bench leaderboard</h1>"
-        f"<p>{sum(1 for r in records if r.get('status') == 'ok')} finished cells. Accuracy in %, mean ± 95% CI over seeds; "
-        "head-start is the paired difference against scratch. Raw records: <a href='results.jsonl'>results.jsonl</a>.</p>"
+        f"<p>{sum(1 for r in records if r.get('status') == 'ok')} finished cells. "
+        "Accuracy in %, mean ± 95% CI over seeds; head-start is the paired difference against scratch. "
+        "Raw records: <a href='results.jsonl'>results.jsonl</a>.</p>"
         f"{img}{render(board, 'html')}</body></html>\n"
     )
     (site / "index.html").write_text(html, encoding="utf-8")

@@ -39,7 +39,8 @@ class TaskLoader:
             request = TaskRequest(name=name, data_dir=self.data_dir, download=self.download, resolve=self.load)
             task = spec.load(request)
             if not isinstance(task, TaskData):
-                raise UserError(f"task plugin {spec.plugin!r} returned {type(task).__name__} for {name!r}, not TaskData")
+                raise UserError(f"task plugin {spec.plugin!r} returned {type(task).__name__} for {name!r}, "
+                                "not TaskData")
             task.name = name
             # what the spec declares counts too (a wrapper task may reuse another task's data)
             task.dataset = tuple(dict.fromkeys([*task.dataset, *spec.dataset]))

@@ -77,6 +77,16 @@ def test_every_core_module_says_what_it_is_for():
     assert missing == [], "modules without a docstring whose first line says what they are for: " + ", ".join(missing)
 
 
+#: A core module past this many lines is doing more than one job: split it along its seams.
+MAX_CORE_LINES = 320
+
+
+def test_every_core_module_stays_small():
+    big = {str(p.relative_to(ROOT)): n for p in sorted(CORE.rglob("*.py"))
+           if (n := len(p.read_text().splitlines())) > MAX_CORE_LINES}
+    assert big == {}, f"core modules over {MAX_CORE_LINES} lines: {big}"
+
+
 def test_architecture_doc_names_every_core_module():
     doc = (ROOT / "docs" / "architecture.md").read_text()
     unnamed = []

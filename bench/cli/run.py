@@ -177,8 +177,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import leaderboard
-    from bench.runner import Runner
     from bench.plugins import load_plugins
+    from bench.runner import Runner
 
     check_format(args.format)
     cfg = run_config_from_args(args)
