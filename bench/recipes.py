@@ -24,6 +24,12 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "augment": "shift",  # small random translations; no flips (they change digits' meaning)
 }
 
+#: ``--tune`` candidates (``StrategySpec.tunable``), chosen inside the budget by cross-validation
+#: (:mod:`bench.tune`). Learning rates span a factor of ten around each recipe's default.
+FINETUNE_LR_GRID: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
+PEFT_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+SCRATCH_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+
 #: The parameter-efficient strategies' recipe (bitfit, lora, adapter, vpt): they train few
 #: parameters, so a higher learning rate than full fine-tuning's, and the head at 3x that.
 PEFT_DEFAULTS: dict[str, Any] = {**RECIPE_DEFAULTS, "lr": 3e-3, "head_lr_mult": 3.0}

@@ -189,13 +189,27 @@ class StrategySpec(_Spec):
     requires: tuple[str, ...] = ()
     #: Default options (lr, steps, ...). Recorded in every record; ``--set KEY=VALUE`` overrides.
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: Options ``--tune`` chooses, each with its candidate values, e.g. ``{"lr": (1e-4, 3e-4, 1e-3)}``:
+    #: selected by cross-validation inside the labelled budget (:mod:`bench.tune`). Each must be a
+    #: key of ``defaults``; declaring any adds the option ``tune`` (default False) to ``defaults``.
+    tunable: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.kind not in ("features", "train"):
             raise ValueError(f"strategy {self.name!r}: kind must be 'features' or 'train', not {self.kind!r}")
         object.__setattr__(self, "requires", tuple(self.requires))
-        object.__setattr__(self, "defaults", _frozen(self.defaults))
+        tunable = {str(k): tuple(v) for k, v in dict(self.tunable).items()}
+        for key, values in tunable.items():
+            if key not in self.defaults or key == "tune":
+                raise ValueError(f"strategy {self.name!r}: tunable option {key!r} is not one of its defaults")
+            if not values:
+                raise ValueError(f"strategy {self.name!r}: tunable option {key!r} has no candidate values")
+        defaults = dict(self.defaults)
+        if tunable:
+            defaults.setdefault("tune", False)
+        object.__setattr__(self, "defaults", _frozen(defaults))
+        object.__setattr__(self, "tunable", MappingProxyType(tunable))
 
 
 @dataclass(frozen=True)

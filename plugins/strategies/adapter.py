@@ -16,7 +16,7 @@ backbone is frozen, its BatchNorm statistics too.
 from __future__ import annotations
 
 import bench
-from bench.recipes import PEFT_DEFAULTS
+from bench.recipes import PEFT_DEFAULTS, PEFT_LR_GRID
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -34,6 +34,7 @@ def bench_register_strategies():
             kind="train",
             requires=("pretrained", "trainable"),
             defaults={**PEFT_DEFAULTS, "adapter_style": "houlsby", "adapter_reduction": 8, "adapter_scale": 0.1},
+            tunable={"lr": PEFT_LR_GRID},
         )
     ]
 

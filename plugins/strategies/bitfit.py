@@ -9,7 +9,7 @@ learning rate is higher than full fine-tuning's (:data:`bench.recipes.PEFT_DEFAU
 from __future__ import annotations
 
 import bench
-from bench.recipes import PEFT_DEFAULTS
+from bench.recipes import PEFT_DEFAULTS, PEFT_LR_GRID
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -24,6 +24,7 @@ def bench_register_strategies():
             kind="train",
             requires=("pretrained", "trainable"),
             defaults=dict(PEFT_DEFAULTS),
+            tunable={"lr": PEFT_LR_GRID},
         )
     ]
 

@@ -17,6 +17,8 @@ from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
 CORAL_DEFAULTS = {**RECIPE_DEFAULTS, "coral_weight": 1.0}
+#: ``--tune`` candidates: with labels of the source budget only, cross-validation scores source accuracy
+CORAL_WEIGHT_GRID = (0.3, 1.0, 3.0)
 
 
 @bench.hookimpl
@@ -29,6 +31,7 @@ def bench_register_strategies():
             kind="train",
             requires=("pretrained", "trainable", "unlabelled_target"),
             defaults=CORAL_DEFAULTS,
+            tunable={"coral_weight": CORAL_WEIGHT_GRID},
         )
     ]
 

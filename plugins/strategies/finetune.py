@@ -10,7 +10,7 @@ the head at the zero-shot classifier built from class-name prompts.
 from __future__ import annotations
 
 import bench
-from bench.recipes import RECIPE_DEFAULTS
+from bench.recipes import FINETUNE_LR_GRID, RECIPE_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -26,6 +26,7 @@ def bench_register_strategies():
             kind="train",
             requires=("pretrained", "trainable"),
             defaults={**RECIPE_DEFAULTS, "layer_decay": None, "head_init": "random"},
+            tunable={"lr": FINETUNE_LR_GRID},
         )
     ]
 

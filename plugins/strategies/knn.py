@@ -22,6 +22,7 @@ def bench_register_strategies():
             loader="bench_plugins.strategies._knn:KNN",
             kind="features",
             defaults={"knn_k": 20, "knn_temperature": 0.07},
+            tunable={"knn_k": (1, 5, 10, 20)},
         )
     ]
 

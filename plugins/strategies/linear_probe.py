@@ -29,6 +29,7 @@ def bench_register_strategies():
             loader="bench_plugins.strategies._linear_probe:LinearProbe",
             kind="features",
             defaults={"C": 10.0, "tune": False, "max_iter": 2000, "head_init": "random"},
+            tunable={"C": C_GRID},
         )
     ]
 

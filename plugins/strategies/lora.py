@@ -12,7 +12,7 @@ the fitted encoder's module folds them in (same outputs, base-model inference co
 from __future__ import annotations
 
 import bench
-from bench.recipes import PEFT_DEFAULTS
+from bench.recipes import PEFT_DEFAULTS, PEFT_LR_GRID
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -27,6 +27,7 @@ def bench_register_strategies():
             kind="train",
             requires=("pretrained", "trainable"),
             defaults={**PEFT_DEFAULTS, "lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+            tunable={"lr": PEFT_LR_GRID},
         )
     ]
 

@@ -14,7 +14,7 @@ with the shared loop at a lower learning rate than ``finetune`` and no separate 
 from __future__ import annotations
 
 import bench
-from bench.recipes import RECIPE_DEFAULTS
+from bench.recipes import FINETUNE_LR_GRID, RECIPE_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -31,6 +31,7 @@ def bench_register_strategies():
             requires=("pretrained", "trainable"),
             defaults={**RECIPE_DEFAULTS, "lr": 3e-4, "head_lr_mult": 1.0, "lp_C": 10.0, "lp_max_iter": 2000,
                       "layer_decay": None},
+            tunable={"lr": FINETUNE_LR_GRID},
         )
     ]
 

@@ -8,7 +8,7 @@ statistics mean nothing) and the head has no separate learning rate.
 from __future__ import annotations
 
 import bench
-from bench.recipes import RECIPE_DEFAULTS
+from bench.recipes import RECIPE_DEFAULTS, SCRATCH_LR_GRID
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -23,6 +23,7 @@ def bench_register_strategies():
             kind="train",
             requires=("trainable",),
             defaults={**RECIPE_DEFAULTS, "lr": 3e-3, "head_lr_mult": 1.0, "freeze_bn": False},
+            tunable={"lr": SCRATCH_LR_GRID},
         )
     ]
 
