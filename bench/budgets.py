@@ -2,14 +2,25 @@
 
 A budget is ``K`` labels per class (``"5"`` -> ``5/class``), ``N`` labels in total, stratified
 (``"n100"``), or the whole pool (``"full"``). Its manifest, the list of item ids it labels,
-depends only on (task, budget, seed): never on the encoder or the strategy, so every comparison
-in a run is paired. Manifests are written to ``DIR/manifests/`` and reused on resume.
+depends only on (pool, budget, seed): never on the task's name, the encoder or the strategy, so
+every comparison in a run is paired, and ``mnist5k``, ``mnist5k@blur:3`` and the source side of
+``mnist5k->digits`` (one pool) label the same items. Manifests are written to ``DIR/manifests/``
+(format :data:`MANIFEST_VERSION`) and reused on resume.
 
-Sampling: for each (task, seed), each class's pool items are put in one seeded random order, and
-a budget takes a prefix of it: ``K/class`` the first K of every class; ``nN`` the first
-``n_c`` of class c, with ``n_c`` proportional to the class's share of the pool (largest
-remainders). Budgets of one seed are therefore nested (the 1/class items are among the 5/class
-items), which makes learning curves smoother without changing any single cell's distribution.
+Sampling, for each (pool, seed) with the generator seeded by :func:`pool_digest` (the pool's item
+ids and labels) and the seed:
+
+- every class's pool items are put in one seeded random order; a budget labels a *prefix* of
+  each class's order: ``K/class`` the first K of every class;
+- one seeded stratified order of class slots decides ``nN``: slot ``t`` goes to the class whose
+  count lags its share of the pool most (``t * share_c - n_c`` largest); classes that lag (about)
+  equally are drawn with the seeded generator, never by class index, so ``n5`` on ten classes
+  labels different classes at different seeds. ``nN`` takes the first N slots.
+
+Invariants (tests/test_budgets.py): every class's count in ``nN`` is ``floor`` or ``ceil`` of
+``N * share_c``; at one seed every ``nN`` is contained in every ``nM`` with ``M > N`` (going from
+``n9`` to ``n10`` only adds an item) and ``K/class`` in every larger ``K'/class``; and ``nN`` is
+contained in ``K/class`` whenever no class has more than K items in ``nN``.
 """
 
 from __future__ import annotations
@@ -69,17 +80,56 @@ def parse_budgets(spec: str | list[str] | tuple[str, ...]) -> list[Budget]:
     return sorted({parse_budget(p) for p in parts})
 
 
-def _seed_for(task: str, seed: int) -> int:
-    digest = hashlib.sha256(f"budget|{task}|{seed}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+#: Version of the manifest format and sampling; manifests of another version are refused.
+MANIFEST_VERSION = 2
+#: Classes whose lag behind their share is within this of the largest lag count as tied (drawn
+#: with the seeded generator). Counts stay within floor/ceil of their share (tests/test_budgets.py).
+TIE_TOLERANCE = 0.1
 
 
-def sample(labels: np.ndarray, classes: list[str], task: str, budget: Budget, seed: int) -> np.ndarray:
-    """Positions into the pool (sorted) that ``budget`` labels for ``(task, seed)``."""
+def pool_digest(labels: np.ndarray, ids: list[str] | None = None) -> str:
+    """What seeds a pool's manifests: a digest of its item ids (in pool order) and labels, not
+    of its pixels, so a task and its corrupted or cross-domain variants over one pool agree."""
+    h = hashlib.sha256()
+    if ids is not None:
+        h.update("\n".join(ids).encode())
+    h.update(b"\0")
+    h.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _rng(pool: str, seed: int) -> np.random.Generator:
+    digest = hashlib.sha256(f"budget|v{MANIFEST_VERSION}|{pool}|{seed}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def class_slots(sizes: list[int], n: int, rng: np.random.Generator) -> np.ndarray:
+    """The first ``n`` slots of the seeded stratified order: one class index per slot."""
+    size = np.asarray(sizes, dtype=float)
+    share = size / size.sum()
+    counts = np.zeros(len(size))
+    out = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        lag = (t + 1) * share - counts
+        lag[counts >= size] = -np.inf
+        near = np.flatnonzero(lag >= lag.max() - TIE_TOLERANCE)
+        c = int(near[rng.integers(len(near))]) if len(near) > 1 else int(near[0])
+        counts[c] += 1
+        out[t] = c
+    return out
+
+
+def sample(labels: np.ndarray, classes: list[str], task: str, budget: Budget, seed: int,
+           pool: str | None = None) -> np.ndarray:
+    """Positions into the pool (sorted) that ``budget`` labels at ``seed``.
+
+    ``pool`` (see :func:`pool_digest`) seeds the draw; by default the digest of ``labels`` alone.
+    ``task`` only names the task in errors.
+    """
     labels = np.asarray(labels)
     if budget.kind == "full":
         return np.arange(len(labels))
-    rng = np.random.default_rng(_seed_for(task, seed))
+    rng = _rng(pool if pool is not None else pool_digest(labels), seed)
     per_class = [np.flatnonzero(labels == c) for c in range(len(classes))]
     orders = [idx[rng.permutation(len(idx))] for idx in per_class]
     if budget.kind == "per_class":
@@ -97,13 +147,8 @@ def sample(labels: np.ndarray, classes: list[str], task: str, budget: Budget, se
         if total > len(labels):
             raise UserError(f"budget {budget.label} is larger than the train pool of task {task!r} "
                             f"({len(labels)} items); use full")
-        sizes = np.array([len(idx) for idx in per_class], dtype=float)
-        exact = total * sizes / sizes.sum()
-        take_arr = np.floor(exact).astype(int)
-        remainder = total - take_arr.sum()
-        for c in np.argsort(-(exact - take_arr), kind="stable")[:remainder]:
-            take_arr[c] += 1
-        take = take_arr.tolist()
+        slots = class_slots([len(idx) for idx in per_class], total, rng)
+        take = np.bincount(slots, minlength=len(classes)).tolist()
     return np.sort(np.concatenate([order[:k] for order, k in zip(orders, take)]).astype(np.int64))
 
 
@@ -121,15 +166,22 @@ class Manifests:
         return self.root / _slug(task) / budget.label.replace("/", "-per-") / f"seed{seed}.json"
 
     def positions(self, task: TaskData, budget: Budget, seed: int) -> np.ndarray:
-        """Positions into ``task.train`` for (task, budget, seed); written on first use, read after.
+        """Positions into ``task.train`` for (pool, budget, seed); written on first use, read after.
 
-        A manifest on disk whose ids are not in the pool (the task changed) is an error rather
+        A manifest of another format version (older seeding) is refused, naming ``--out``. A
+        manifest on disk whose ids are not in the pool (the task changed) is an error rather
         than silently resampled: results in the folder would no longer be paired.
         """
         path = self.path(task.name, budget, seed)
         index = {item: i for i, item in enumerate(task.train.ids)}
+        pool = pool_digest(task.train.labels, task.train.ids)
         if path.exists():
             data = json.loads(path.read_text())
+            if data.get("version") != MANIFEST_VERSION:
+                raise UserError(
+                    f"manifest {path} was written by an older bench (budgets seeded by task name, format "
+                    f"{data.get('version', 1)}, now {MANIFEST_VERSION}); use a new --out folder"
+                )
             missing = [i for i in data["ids"] if i not in index]
             if missing:
                 raise UserError(
@@ -137,12 +189,13 @@ class Manifests:
                     "the task data changed: use a new --out folder"
                 )
             return np.sort(np.array([index[i] for i in data["ids"]], dtype=np.int64))
-        pos = sample(task.train.labels, task.classes, task.name, budget, seed)
+        pos = sample(task.train.labels, task.classes, task.name, budget, seed, pool=pool)
         ids = [task.train.ids[i] for i in pos]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"task": task.name, "budget": budget.label, "seed": seed,
-                                   "n": len(ids), "sha256": ids_digest(ids), "ids": ids}, indent=0))
+        tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "task": task.name, "pool": pool,
+                                   "budget": budget.label, "seed": seed, "n": len(ids),
+                                   "sha256": ids_digest(ids), "ids": ids}, indent=0))
         os.replace(tmp, path)
         return pos
 
