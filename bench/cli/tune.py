@@ -1,0 +1,163 @@
+"""``bench tune``: choose a strategy's default options on a validation carve-out of the training pool.
+
+    bench tune finetune --task mnist5k --encoder efficientnet-lite0 --option lr=1e-4,3e-4,1e-3 \\
+        --budgets 10,20 --seeds 2
+
+The carve-out never holds an item of a published cell's budget: every item in a manifest of the
+published budgets (``--published-budgets``, seeds ``0..--published-seeds - 1``, drawn exactly as
+``bench run`` draws them) is removed from the pool; what is left is split by a fixed seeded
+permutation into a validation set (``--validation`` items) and a tuning pool, from which the
+tuning budgets are drawn. Each candidate runs the ordinary cell pipeline with the validation set in
+place of the test split; the choice is the best mean validation accuracy over tasks, budgets and
+seeds (ties: the current default, else the first candidate). The test split and target labels are
+never read (shifted tasks keep their unlabelled target images, which strategies may use anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.cli.options import csv_list
+from bench.cli.run import _parse_set, _parse_value
+from bench.errors import UserError
+from bench.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
+
+#: The permutation seed of the carve-out (fixed: the split must not be chosen either).
+CARVE_SEED = 20240610
+
+
+def add_tune_parser(sub: Any) -> None:
+    t = sub.add_parser("tune", help="choose a strategy's defaults on a validation carve-out of the pool (never test)")
+    t.add_argument("strategy")
+    t.add_argument("--task", required=True, help="task(s), comma-separated: the choice is the best mean over them")
+    t.add_argument("--encoder", required=True)
+    t.add_argument("--option", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="candidates (repeatable; default: the strategy's declared tunable grid)")
+    t.add_argument("--set", action="append", default=[], dest="set_options", metavar="KEY=VALUE",
+                   help="a fixed option for every candidate")
+    t.add_argument("--budgets", default="10,20", help="tuning budgets, drawn from the carve-out (default 10,20)")
+    t.add_argument("--seeds", type=int, default=2)
+    t.add_argument("--published-budgets", default=DEFAULT_BUDGETS,
+                   help="budgets whose manifests are kept out of the carve-out (default: bench run's)")
+    t.add_argument("--published-seeds", type=int, default=DEFAULT_SEEDS)
+    t.add_argument("--validation", type=int, default=1000, help="validation items carved from the pool")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--resolution", default="auto")
+    t.add_argument("--data-dir")
+    t.add_argument("--out", help="JSON report (default tune-STRATEGY.json)")
+
+
+def _grid(spec: Any, items: list[str]) -> dict[str, tuple[Any, ...]]:
+    grid = dict(spec.tunable)
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise UserError(f"--option {item!r}: expected KEY=V1,V2,..., e.g. --option lr=1e-4,3e-4,1e-3")
+        if key not in spec.defaults or key == "tune":
+            raise UserError(f"--option {key!r} is not an option of {spec.name!r}; known: {', '.join(spec.defaults)}")
+        grid[key] = tuple(_parse_value(v.strip()) for v in values.split(","))
+    return {k: v for k, v in grid.items() if not items or any(i.split("=")[0].strip() == k for i in items)}
+
+
+def carve(task: Any, published: list[Any], seeds: int, validation: int) -> tuple[Any, dict[str, Any]]:
+    """``task`` with ``train`` = the tuning pool and ``test`` = the validation set, both from the
+    pool items outside every published manifest; ``target_test`` dropped. And a description."""
+    from bench.budgets import Manifests, ids_digest
+
+    excluded: set[int] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        manifests = Manifests(Path(tmp))
+        for budget in published:
+            if budget.kind == "full":
+                continue  # a full budget is the whole pool: nothing could be carved
+            for seed in range(seeds):
+                excluded.update(int(i) for i in manifests.positions(task, budget, seed))
+    free = np.array(sorted(set(range(len(task.train))) - excluded), dtype=np.int64)
+    if len(free) < validation + 2 * task.num_classes:
+        raise UserError(f"--validation {validation}: only {len(free)} pool items lie outside the published "
+                        f"budgets of {task.name!r}; use a smaller --validation")
+    order = free[np.random.default_rng(CARVE_SEED).permutation(len(free))]
+    val, pool = np.sort(order[:validation]), np.sort(order[validation:])
+    carved = dataclasses.replace(task, train=task.train.subset(pool.tolist()), test=task.train.subset(val.tolist()),
+                                 target_test=None)
+    about = {"pool_items": len(task.train), "excluded_published": len(excluded), "tuning_pool_items": len(pool),
+             "validation_items": len(val), "validation_sha256": ids_digest([task.train.ids[int(i)] for i in val]),
+             "permutation_seed": CARVE_SEED}
+    return carved, about
+
+
+def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]]
+            ) -> list[float | None]:
+    """Validation accuracy of each (budget, seed) cell with ``options``, run as ``bench run`` runs cells."""
+    from bench.plan import Planner, RunConfig
+    from bench.runner import resolve_device
+    from bench.worker import CellGroup, GroupState, Session
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = RunConfig(encoders=[args.encoder], strategies=[args.strategy], tasks=[task.name], budgets=args.budgets,
+                        seeds=args.seeds, out=Path(out), device=args.device, options=options, data_dir=args.data_dir,
+                        forgetting="off", contamination=False, progress=False)
+        if str(args.resolution) != "auto":
+            cfg.resolution = int(args.resolution)
+        planner = Planner(cfg, plugins)
+        cells, skips = planner.expand(task)
+        if skips:
+            raise UserError(f"bench tune: {skips[0][0].label()} cannot run: {skips[0][1]}")
+        device = resolve_device(cfg.device)
+        state = GroupState(CellGroup(task.name, args.encoder, tuple(cells), cfg, device),
+                           Session(plugins, planner, lambda name: task))
+        records = [state.run(cell) for cell in cells]
+    return [r["metrics"]["accuracy"] if r.get("status") == "ok" else None for r in records]
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from bench.budgets import parse_budgets
+    from bench.loading import TaskLoader
+    from bench.plugins import load_plugins
+    from bench.tune import candidates, choose
+
+    plugins = load_plugins()
+    spec = plugins.strategies.get(args.strategy)
+    grid = _grid(spec, args.option)
+    if not grid:
+        supported = ", ".join(s.name for s in map(plugins.strategies.get, plugins.strategies.names()) if s.tunable)
+        raise UserError(f"bench tune: strategy {args.strategy!r} declares no tunable options; give candidates with "
+                        f"--option KEY=V1,V2,... or tune one of: {supported}")
+    fixed = [(args.strategy, k, v) for _, k, v in (_parse_set(s) for s in args.set_options)]
+    load = TaskLoader(plugins, args.data_dir).load
+    tasks = [load(name) for name in csv_list(args.task)]
+    published = parse_budgets(args.published_budgets)
+    grid_list = candidates(grid)
+    rows: list[dict[str, Any]] = [{"values": values, "scores": {}} for values in grid_list]
+    carve_out = {}
+    for task in tasks:
+        carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
+        for row in rows:
+            opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
+            row["scores"][task.name] = _scores(args, plugins, carved, opts)
+            print(f"{task.name} {row['values']}: {row['scores'][task.name]}", flush=True)
+    for row in rows:
+        every = [s for scores in row["scores"].values() for s in scores]
+        row["mean"] = None if any(s is None for s in every) else round(float(np.mean(every)), 6)
+    if all(r["mean"] is None for r in rows):
+        raise UserError(f"bench tune: every candidate of {args.strategy!r} failed")
+    best = choose(grid_list, [r["mean"] for r in rows], spec.defaults)
+    report = {"strategy": args.strategy, "encoder": args.encoder, "tasks": [t.name for t in tasks],
+              "option_grid": {k: list(v) for k, v in grid.items()}, "fixed": {k: v for _, k, v in fixed},
+              "budgets": args.budgets, "seeds": args.seeds, "metric": "validation accuracy (carve-out of the pool)",
+              "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
+              "candidates": rows, "chosen": grid_list[best]}
+    out = Path(args.out or f"tune-{args.strategy}.json")
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for row in rows:
+        print(f"{json.dumps(row['values'])}: mean validation accuracy {row['mean']}")
+    print(f"chosen: {json.dumps(grid_list[best])} (written to {out})")
+    return 0
