@@ -1,10 +1,13 @@
-"""Aggregation and tables: per task, rows encoder x strategy, columns budgets.
+"""Leaderboard tables, rendering, plots and the static site (aggregation: :mod:`bench.board`).
 
 Each cell shows the mean test accuracy over seeds with its 95% confidence interval (Student t,
-``mean ± t(0.975, n-1) * sd / sqrt(n)``; one seed gives no interval). The head-start table gives
-the *paired* difference against ``scratch`` of the same encoder at the same budget and seed
-(same manifest, same schedule), averaged over seeds with its own interval. Shifted tasks get a
-table of target-domain accuracy and the transfer gap (source test minus target test).
+``mean ± t(0.975, n-1) * sd / sqrt(n)``; one seed gives no interval), followed by ``(n/N)`` when
+it averages fewer seeds than were asked, and ``†`` when seeds failed (the failures table lists
+each with its reason). The head-start table gives the *paired* difference against ``scratch``
+(same encoder, budget, seed, manifest and recipe). Shifted tasks get target-domain tables, and
+the transfer gap (source test minus target test). The cost table reports forgetting as points
+lost on the reference task (positive = worse), and a training-length table shows steps and
+epochs, marking cells where ``max_steps`` cut the recipe short.
 """
 
 from __future__ import annotations
@@ -12,21 +15,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.budgets import parse_budget
+from bench.board import aggregate, budget_order, config_key, mean_ci, strategy_label
 from bench.errors import UserError
 from bench.results import ResultsFile, latest
 
-FORMATS = ("github", "html", "csv", "latex", "json")
-_TABLEFMT = {"github": "github", "html": "html", "latex": "latex"}
+__all__ = ["FORMATS", "aggregate", "fmt", "load_records", "mean_ci", "plot_curves", "publish", "render",
+           "strategy_label", "tables"]
 
+FORMATS = ("github", "html", "csv", "latex", "json")
+_budget_order = budget_order  # the old private name
 
 def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every run folder's records; per configuration, the last record of each cell wins (a retried
+    failure), and records of different configurations are all kept (the board keeps them apart)."""
     records: list[dict[str, Any]] = []
     for d in dirs:
         p = Path(d)
@@ -34,19 +39,10 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
         if not path.exists():
             raise UserError(f"no results found at {str(path)!r}; pass a folder written by `bench run --out DIR`")
         records.extend(ResultsFile(path).load())
-    return latest(records)
-
-
-def mean_ci(values: list[float]) -> tuple[float, float | None]:
-    """Mean and 95% t-interval half-width (None for a single value)."""
-    n = len(values)
-    m = sum(values) / n
-    if n < 2:
-        return m, None
-    from scipy.stats import t
-
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
-    return m, float(t.ppf(0.975, n - 1) * sd / math.sqrt(n))
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_config.setdefault(config_key(r), []).append(r)
+    return [r for group in by_config.values() for r in latest(group)]
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -54,82 +50,23 @@ def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = Fals
     return s if ci is None else f"{s} ± {ci * scale:.1f}"
 
 
-def strategy_label(rec: dict[str, Any]) -> str:
-    cid = rec.get("config_id", "default")
-    return rec["strategy"] if cid in ("default", None) else f"{rec['strategy']}[{cid}]"
-
-
-def _budget_order(label: str) -> Any:
-    try:
-        return parse_budget(label.replace("/class", "")).order
-    except UserError:
-        return (9, 0)
-
-
-def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Structured leaderboard: per task, per row, per budget: mean/CI of every metric, head-start."""
-    ok = [r for r in records if r.get("status") == "ok"]
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in ok:
-        by_task[r["task"]].append(r)
-    scratch: dict[tuple[Any, ...], float] = {}
-    for r in ok:
-        if r["strategy"] == "scratch":
-            scratch[(r["task"], r["encoder"], r["budget"], r["seed"])] = r["metrics"]["accuracy"]
-    out: dict[str, Any] = {"tasks": {}}
-    for task, recs in sorted(by_task.items()):
-        budgets = sorted({r["budget"] for r in recs}, key=_budget_order)
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for r in recs:
-            groups[(r["encoder"], strategy_label(r), r["budget"])].append(r)
-        for (enc, strat, budget), rs in sorted(groups.items()):
-            row = rows.setdefault((enc, strat), {"encoder": enc, "strategy": strat, "budgets": {}})
-            cell: dict[str, Any] = {"seeds": len(rs)}
-            metric_names = sorted({k for r in rs for k, v in r["metrics"].items() if isinstance(v, (int, float))})
-            for m in metric_names:
-                vals = [float(r["metrics"][m]) for r in rs if isinstance(r["metrics"].get(m), (int, float))]
-                if vals:
-                    mean, ci = mean_ci(vals)
-                    cell[m] = {"mean": mean, "ci95": ci, "n": len(vals)}
-            diffs = [r["metrics"]["accuracy"] - scratch[(task, enc, budget, r["seed"])]
-                     for r in rs if (task, enc, budget, r["seed"]) in scratch and r["strategy"] != "scratch"]
-            if diffs:
-                mean, ci = mean_ci(diffs)
-                cell["head_start"] = {"mean": mean, "ci95": ci, "n": len(diffs)}
-            cell["trainable_share"] = sum(r.get("trainable_share", 0.0) for r in rs) / len(rs)
-            cell["trainable_params"] = max(r.get("trainable_params", 0) for r in rs)
-            cell["wall_s"] = sum(r.get("wall_s", 0.0) for r in rs) / len(rs)
-            cell["peak_mem_mb"] = max(r.get("peak_mem_mb", 0.0) for r in rs)
-            row["budgets"][budget] = cell
-            row.setdefault("flags", set()).update(f for r in rs for f in r.get("flags", []))
-        for row in rows.values():
-            row["flags"] = sorted(row.get("flags", []))
-        shifted = any(r.get("task_info", {}).get("shifted") for r in recs)
-        flags = sorted({f for r in recs for f in r.get("flags", [])})
-        out["tasks"][task] = {"budgets": budgets, "rows": list(rows.values()), "shifted": shifted, "flags": flags}
-    skipped: dict[tuple[str, str, str], str] = {}
-    failed: dict[tuple[str, str, str], str] = {}
-    for r in records:
-        if r.get("status") == "skipped":
-            skipped[(r["task"], r["encoder"], strategy_label(r))] = r.get("error") or ""
-        elif r.get("status") == "failed":
-            failed[(r["task"], r["encoder"], strategy_label(r))] = r.get("error") or ""
-    out["skipped"] = [{"task": t, "encoder": e, "strategy": s, "reason": why}
-                      for (t, e, s), why in sorted(skipped.items())]
-    out["failed"] = [{"task": t, "encoder": e, "strategy": s, "error": why}
-                     for (t, e, s), why in sorted(failed.items())]
-    return out
+def cell_text(cell: dict[str, Any], metric: str, signed: bool = False) -> str:
+    """``71.2 ± 9.0 (2/3) †``: the mean, its interval, the seeds it averages when fewer than asked,
+    and a mark when seeds failed; ``failed (0/3) †`` when none finished."""
+    c = cell.get(metric)
+    mark = " †" if cell.get("failed") else ""
+    expected = cell.get("n_expected", 0)
+    if c is None:
+        return f"failed (0/{expected}){mark}" if mark and not cell.get("n") and metric != "head_start" else ""
+    count = f" ({c['n']}/{expected})" if c["n"] < expected else ""
+    return fmt(c["mean"], c["ci95"], signed=signed) + count + mark
 
 
 def _metric_table(task: dict[str, Any], metric: str, signed: bool = False) -> tuple[list[str], list[list[str]]]:
     headers = ["encoder", "strategy", *task["budgets"]]
     rows = []
     for row in task["rows"]:
-        vals = []
-        for b in task["budgets"]:
-            c = row["budgets"].get(b, {}).get(metric)
-            vals.append("" if c is None else fmt(c["mean"], c["ci95"], signed=signed))
+        vals = [cell_text(row["budgets"][b], metric, signed) if b in row["budgets"] else "" for b in task["budgets"]]
         if any(vals):
             flag = " (!)" if row.get("flags") else ""  # suspect: see the flags table
             rows.append([row["encoder"] + flag, row["strategy"], *vals])
@@ -147,42 +84,79 @@ def _flags_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _cost_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    has_forgetting = any("forgetting" in c for row in task["rows"] for c in row["budgets"].values())
+    refs = sorted({t for row in task["rows"] for c in row["budgets"].values() for t in c.get("reference_tasks", [])})
     headers = ["encoder", "strategy", "trainable", "share %", "wall s/cell", "peak MB"]
-    if has_forgetting:
-        headers.append("forgetting")
+    if refs:
+        headers.append(f"points lost on {'/'.join(refs)}")
     rows = []
     for row in task["rows"]:
-        cells = list(row["budgets"].values())
+        cells = [c for c in row["budgets"].values() if c.get("n")]
+        if not cells:
+            continue
         line = [
             row["encoder"], row["strategy"], f"{max(c['trainable_params'] for c in cells):,}",
             f"{100 * sum(c['trainable_share'] for c in cells) / len(cells):.2f}",
             f"{sum(c['wall_s'] for c in cells) / len(cells):.1f}",
             f"{max(c['peak_mem_mb'] for c in cells):.0f}",
         ]
-        if has_forgetting:
-            f = [c["forgetting"]["mean"] for c in cells if "forgetting" in c]
+        if refs:
+            f = [c["reference_drop"]["mean"] for c in cells if "reference_drop" in c]
             line.append(f"{100 * sum(f) / len(f):+.1f}" if f else "")
         rows.append(line)
     return headers, rows
+
+
+def _length_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for row in task["rows"]:
+        vals = []
+        for b in task["budgets"]:
+            c = row["budgets"].get(b, {})
+            vals.append(f"{c['steps']:.0f} / {c['epochs']:.1f}{'*' if c['capped'] else ''}" if "steps" in c else "")
+        if any(vals):
+            rows.append([row["encoder"], row["strategy"], *vals])
+    return ["encoder", "strategy", *task["budgets"]], rows
+
+
+def _failures_table(board: dict[str, Any], task: str) -> tuple[list[str], list[list[str]]]:
+    rows = [[f["encoder"], f["strategy"], f["budget"], str(f["seed"]), f["reason"], f["error"]]
+            for f in board["failed"] if f["task"] == task]
+    return ["encoder", "strategy", "budget", "seed", "reason", "error"], rows
+
+
+def _has_overlap(task: dict[str, Any], prefix: str) -> bool:
+    return any(c.get(f"{prefix}overlap_rate", {}).get("mean", 0) > 0 for row in task["rows"]
+               for c in row["budgets"].values())
 
 
 def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) for every table of the leaderboard, in display order."""
     out = []
     for name, task in board["tasks"].items():
-        out.append((f"{name}: test accuracy % (mean ± 95% CI over seeds)", *_metric_table(task, "accuracy")))
-        if any(c.get("overlap_rate", {}).get("mean", 0) > 0 for row in task["rows"] for c in row["budgets"].values()):
+        out.append((f"{name}: test accuracy % (mean ± 95% CI over seeds; (n/N) = seeds averaged of those asked; "
+                    "† = seeds failed, see failures)", *_metric_table(task, "accuracy")))
+        if _has_overlap(task, ""):
             out.append((f"{name}: accuracy % on Clean test items (duplicates of train removed)",
                         *_metric_table(task, "accuracy_clean")))
         if task["shifted"]:
             out.append((f"{name}: target-domain test accuracy %", *_metric_table(task, "target_accuracy")))
+            if _has_overlap(task, "target_"):
+                out.append((f"{name}: target-domain accuracy % on Clean target test items (duplicates removed)",
+                            *_metric_table(task, "target_accuracy_clean")))
             out.append((f"{name}: transfer gap, source minus target (points)",
                         *_metric_table(task, "transfer_gap", signed=True)))
         headers, rows = _metric_table(task, "head_start", signed=True)
         if rows:
-            out.append((f"{name}: head-start over scratch (paired, same encoder/budget/seed; points)", headers, rows))
+            out.append((f"{name}: head-start over scratch (paired: same encoder/budget/seed/manifest/recipe; points)",
+                        headers, rows))
         out.append((f"{name}: cost (mean over budgets and seeds; share = trainable/total params)", *_cost_table(task)))
+        headers, rows = _length_table(task)
+        if rows:
+            out.append((f"{name}: training steps / epochs (epochs = steps x batch / labelled items; * = max_steps "
+                        "cut the recipe short)", headers, rows))
+        headers, rows = _failures_table(board, name)
+        if rows:
+            out.append((f"{name}: † failed seeds", headers, rows))
         headers, rows = _flags_table(task)
         if rows:
             out.append((f"{name}: (!) suspect scores: test items duplicated in train/pre-training data, or the "
@@ -213,9 +187,9 @@ def render(board: dict[str, Any], fmt_name: str = "github") -> str:
             parts.append(f"% {title}\n" + tabulate(rows, headers, tablefmt="latex", disable_numparse=True))
         else:
             parts.append(f"### {title}\n\n" + tabulate(rows, headers, tablefmt="github", disable_numparse=True))
-    if fmt_name in ("github", "html") and (board["skipped"] or board["failed"]):
-        lines = [f"- skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"]]
-        lines += [f"- FAILED {s['encoder']} x {s['strategy']} on {s['task']}: {s['error']}" for s in board["failed"]]
+    lines = [f"- warning: {w}" for w in board.get("warnings", [])]
+    lines += [f"- skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"]]
+    if fmt_name in ("github", "html") and lines:
         body = "\n".join(lines)
         parts.append(f"<pre>{_html_escape(body)}</pre>" if fmt_name == "html" else body)
     if not parts:
@@ -242,8 +216,10 @@ def plot_curves(board: dict[str, Any], path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
     for ax, (name, task) in zip(axes[0], tasks):
         xs = list(range(len(task["budgets"])))
+        metric = "target_accuracy" if task["shifted"] else "accuracy"
         for row in task["rows"]:
-            pts = [(x, row["budgets"][b]["accuracy"]) for x, b in zip(xs, task["budgets"]) if b in row["budgets"]]
+            pts = [(x, row["budgets"][b][metric]) for x, b in zip(xs, task["budgets"])
+                   if metric in row["budgets"].get(b, {})]
             if not pts:
                 continue
             px = [p[0] for p in pts]
@@ -252,7 +228,7 @@ def plot_curves(board: dict[str, Any], path: Path) -> Path | None:
             ax.errorbar(px, m, yerr=ci, marker="o", capsize=3, label=f"{row['encoder']} / {row['strategy']}")
         ax.set_xticks(xs, task["budgets"])
         ax.set_xlabel("label budget")
-        ax.set_ylabel("test accuracy %")
+        ax.set_ylabel("target test accuracy %" if task["shifted"] else "test accuracy %")
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
