@@ -16,7 +16,6 @@ from typing import Any, cast
 import numpy as np
 
 from bench.budgets import ids_digest
-from bench.errors import UserError
 from bench.plan import Cell
 from bench.results import jsonable
 from bench.strategies import FitContext, Strategy
@@ -54,8 +53,9 @@ class CellJob:
 
 
 def evaluate_cell(job: CellJob) -> dict[str, Any]:
-    """Run one cell and return its record (``ok``, or ``failed`` with the error; a
-    :class:`~bench.errors.UserError` propagates: it stops the run)."""
+    """Run one cell and return its record: ``ok``, or ``failed`` with the error and a ``reason``
+    (:func:`failure_reason`). Anything the strategy raises, a :class:`~bench.errors.UserError`
+    included, is this cell's failure: the rest of the grid goes on."""
     cell, task = job.cell, job.task
     rec = job.record
     real_labelled = task.train.subset(cast("Sequence[int]", job.positions))
@@ -75,6 +75,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
         unlabelled_target=target, config=dict(cell.config), seed=cell.seed, device=job.device,
         load_encoder=job.load_encoder, features=features, encoder_meta=job.encoder_meta, progress=job.progress,
     )
+    rec["device_info"] = deterministic_settings(job.device)
     start = time.perf_counter()
     try:
         with PeakMemory(job.device) as mem:
@@ -100,12 +101,11 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
 
                 job.progress(f"forgetting on {job.reference.name}")
                 f = forgetting.measure(job.encoder, fitted.encoder, job.reference, job.device, seed=0)
-                metrics["forgetting"] = f["forgetting"]
+                metrics["reference_drop"] = f["reference_drop"]
                 rec["forgetting"] = f
-    except UserError:
-        raise
     except Exception as exc:
-        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=round(time.perf_counter() - start, 3))
+        rec.update(status="failed", reason=failure_reason(exc), error=f"{type(exc).__name__}: {exc}",
+                   wall_s=round(time.perf_counter() - start, 3))
         return rec
     if job.report is not None:
         rec["flags"] = flags(rec["contamination"])
@@ -126,6 +126,44 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     )
     return rec
 
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a cell failed: ``diverged`` (a non-finite training loss: :mod:`bench.training` raises
+    FloatingPointError), ``protocol`` (the strategy reached for what it may not see), ``oom`` (out of
+    memory) or ``error``. ``timeout`` is reserved for executors that stop a cell."""
+    from bench.views import ProtocolError
+
+    if isinstance(exc, FloatingPointError):
+        return "diverged"
+    if isinstance(exc, ProtocolError):
+        return "protocol"
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "oom"
+    return "error"
+
+
+def deterministic_settings(device: str) -> dict[str, Any]:
+    """Make this process reproducible on ``device`` and say how: on CUDA, cuDNN benchmark off,
+    cuDNN deterministic, deterministic algorithms (warn-only where none exists) and the cuBLAS
+    workspace setting they need; on the CPU, the torch thread count (it changes float sums)."""
+    import os
+
+    import torch
+
+    info: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        info.update(cudnn_benchmark=torch.backends.cudnn.benchmark,
+                    cudnn_deterministic=torch.backends.cudnn.deterministic,
+                    deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+                    cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"])
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 def flags(contamination: dict[str, Any]) -> list[str]:

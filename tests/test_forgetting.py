@@ -50,13 +50,14 @@ def empty_cache():
 def test_unchanged_backbone_has_zero_forgetting():
     original = tiny_cnn(0)
     result = forgetting.measure(original, copy.deepcopy(original), reference_task(), "cpu", seed=0)
-    assert result["forgetting"] == 0.0
+    assert result["reference_drop"] == 0.0
     assert result["reference_accuracy_original"] == result["reference_accuracy_adapted"]
     assert result["reference_accuracy_original"] > 0.6  # the probe works on this toy reference task
     assert result["reference_task"] == "ref"
 
 
-def test_forgetting_is_adapted_minus_original_probe_accuracy():
+def test_reference_drop_is_original_minus_adapted_probe_accuracy():
+    """Positive means points lost on the reference task (the old ``forgetting`` had the opposite sign)."""
     original, other = tiny_cnn(0), tiny_cnn(1)
     ref = reference_task()
     train, test = forgetting.reference_splits(ref, seed=0)
@@ -65,7 +66,7 @@ def test_forgetting_is_adapted_minus_original_probe_accuracy():
     result = forgetting.measure(original, other, ref, "cpu", seed=0)
     assert result["reference_accuracy_original"] == pytest.approx(a_orig, abs=1e-4)
     assert result["reference_accuracy_adapted"] == pytest.approx(a_other, abs=1e-4)
-    assert result["forgetting"] == pytest.approx(a_other - a_orig, abs=1e-4)
+    assert result["reference_drop"] == pytest.approx(a_orig - a_other, abs=1e-4) and "forgetting" not in result
 
 
 def test_original_score_is_computed_once_and_can_be_passed_in(monkeypatch):
@@ -80,7 +81,7 @@ def test_original_score_is_computed_once_and_can_be_passed_in(monkeypatch):
     given = forgetting.measure(original, tiny_cnn(1), ref, "cpu", seed=0, original_score=0.5)
     assert len(calls) == 4
     assert given["reference_accuracy_original"] == 0.5
-    assert given["forgetting"] == pytest.approx(first["reference_accuracy_adapted"] - 0.5, abs=1e-4)
+    assert given["reference_drop"] == pytest.approx(0.5 - first["reference_accuracy_adapted"], abs=1e-4)
 
 
 def test_reference_subsample_is_bounded_stratified_and_seeded():

@@ -15,7 +15,7 @@ from bench.runner import Runner
 from bench.specs import ExecutorSpec
 from bench.worker import CellGroup, run_group, run_group_records
 
-VOLATILE = {"wall_s", "peak_mem_mb", "timestamp", "versions"}
+VOLATILE = {"wall_s", "peak_mem_mb", "timestamp", "versions", "device_info"}  # device_info: the process's thread count
 
 
 def config(tmp_path, **kw) -> RunConfig:
