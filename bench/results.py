@@ -3,18 +3,29 @@
 One JSON object per cell (see DESIGN.md for the contract). Fields always present:
 ``schema``, ``encoder``, ``strategy``, ``task``, ``budget``, ``seed``, ``config_id``, ``status``
 (``ok`` / ``failed`` / ``skipped``), ``error``, ``metrics``, ``trainable_params``,
-``total_params``, ``trainable_share``, ``wall_s``, ``peak_mem_mb``, ``device``, ``versions``.
-A cell is identified by (encoder, strategy, task, budget, seed, config_id): resume skips cells
-whose key already has an ``ok`` or ``skipped`` record; ``failed`` cells are tried again.
+``total_params``, ``trainable_share``, ``wall_s``, ``peak_mem_mb``, ``device``, ``versions``,
+and since schema 2 ``protocol``, ``cell_id``, ``config_digest`` and ``config_summary``.
+
+A cell is identified by ``cell_id``: a digest of its whole effective configuration (see
+:func:`identity`): every strategy option value, the encoder's name, weights and preprocessing, the
+task's content, the contamination checks, the budget's manifest, the seed and
+:data:`PROTOCOL_VERSION`. ``config_digest`` is the same digest without the budget, manifest and
+seed ("the same configuration" across seeds and budgets); ``config_summary`` lists its
+ingredients readably (fingerprints shortened) so two configurations can be told apart.
+``config_id`` stays a human label of the options changed from the defaults. Resume skips cells
+whose ``cell_id`` already has an ``ok`` or ``skipped`` record; ``failed`` cells are tried again,
+and schema-1 records (no ``cell_id``) never count as done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +35,64 @@ from bench import __version__
 from bench.errors import UserError
 from bench.tasks import TaskData
 
-SCHEMA_VERSION = 1
+#: Version of the record layout. 2: ``protocol``, ``cell_id``, ``config_digest``, ``config_summary``.
+SCHEMA_VERSION = 2
+#: Version of the protocol: bump it whenever a default (a strategy's option, the training
+#: recipe, a probe's scaling, a detector's threshold, how budgets are drawn) or a protocol rule
+#: changes, so that every cell gets a new ``cell_id`` and resume re-runs it instead of keeping
+#: numbers made under the old rules. 1: the first published runs; 2: issue 10 (cell identity,
+#: new defaults).
+PROTOCOL_VERSION = 2
+#: The human-readable key of a cell (two records with the same key may differ in configuration).
 KEY_FIELDS = ("encoder", "strategy", "task", "budget", "seed", "config_id")
+IDENTITY_FIELDS = ("protocol", "cell_id", "config_digest", "config_summary")
 REQUIRED_FIELDS = (
-    "schema", *KEY_FIELDS, "status", "error", "metrics", "trainable_params", "total_params",
-    "wall_s", "peak_mem_mb", "device", "versions",
+    "schema", *KEY_FIELDS, *IDENTITY_FIELDS, "status", "error", "metrics", "trainable_params",
+    "total_params", "wall_s", "peak_mem_mb", "device", "versions",
 )
+#: Fingerprints in ``config_summary`` are shortened to this many hex digits.
+SUMMARY_DIGITS = 12
 
 
 def cell_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """One cell's key: its ``cell_id`` (schema 2), else the readable key fields (schema 1)."""
+    if record.get("cell_id"):
+        return ("cell_id", record["cell_id"])
     return tuple(record.get(f) for f in KEY_FIELDS)
+
+
+def digest(value: Any) -> str:
+    """A stable 16-hex-digit digest of a JSON-able value (dict keys sorted)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CellIdentity:
+    """What a record says about its configuration (:func:`identity`)."""
+
+    cell_id: str
+    config_digest: str
+    config_summary: dict[str, Any]
+
+    def fields(self) -> dict[str, Any]:
+        return {"protocol": PROTOCOL_VERSION, "cell_id": self.cell_id, "config_digest": self.config_digest,
+                "config_summary": dict(self.config_summary)}
+
+
+def identity(ingredients: dict[str, Any], budget: str, manifest: str | None, seed: int) -> CellIdentity:
+    """A cell's identity from the flat ``ingredients`` of its configuration (``name -> value``,
+    every value that can change the record) and its budget, manifest digest and seed.
+
+    Values whose key ends in ``fingerprint`` are content hashes: they are digested in full and
+    shown shortened in the summary.
+    """
+    config = {"protocol": PROTOCOL_VERSION, **ingredients}
+    config_digest = digest(config)
+    cell_id = digest({"config": config_digest, "budget": budget, "manifest": manifest, "seed": seed})
+    summary = {k: (v[:SUMMARY_DIGITS] if k.endswith("fingerprint") and isinstance(v, str) else v)
+               for k, v in sorted(config.items())}
+    return CellIdentity(cell_id, config_digest, jsonable(summary))
 
 
 class ResultsFile:
@@ -66,6 +125,10 @@ class ResultsFile:
 
     def done_keys(self) -> set[tuple[Any, ...]]:
         return {cell_key(r) for r in self.load() if r.get("status") in ("ok", "skipped")}
+
+    def done_ids(self) -> set[str]:
+        """``cell_id`` of every finished (``ok`` or ``skipped``) cell; schema-1 records have none."""
+        return {r["cell_id"] for r in self.load() if r.get("status") in ("ok", "skipped") and r.get("cell_id")}
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line, in one write, flushed to disk before returning."""
@@ -115,11 +178,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def base_record(cell: Any, task: TaskData, device: str, encoder_info: dict[str, Any]) -> dict[str, Any]:
-    """A cell's record before it runs (status ``skipped``, no metrics): key, config, task and
-    encoder descriptions, versions and a timestamp."""
+def base_record(cell: Any, task: TaskData, device: str, encoder_info: dict[str, Any],
+                cell_identity: CellIdentity | None = None) -> dict[str, Any]:
+    """A cell's record before it runs (status ``skipped``, no metrics): key, identity, config,
+    task and encoder descriptions, versions and a timestamp."""
+    ident = cell_identity.fields() if cell_identity is not None else dict.fromkeys(IDENTITY_FIELDS)
     return {
         "schema": SCHEMA_VERSION,
+        **ident,
         "encoder": cell.encoder,
         "strategy": cell.strategy,
         "task": cell.task,

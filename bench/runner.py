@@ -4,8 +4,9 @@
 
     plan (bench.plan) -> for each task: load it, write every budget manifest, check budget/test
       disjointness (errors before any training) -> skipped cells recorded -> finished cells
-      dropped (resume) -> one CellGroup per (task, encoder) -> executor.run(groups) -> each record
-      appended to results.jsonl at once and passed to the observers
+      dropped (resume: same ``cell_id``, see bench.results) -> one CellGroup per (task, encoder)
+      -> executor.run(groups) -> each record appended to results.jsonl at once and passed to the
+      observers
 
 Workers run groups with :func:`bench.worker.run_group`; only this driver writes ``results.jsonl``.
 """
@@ -28,7 +29,16 @@ from bench.loading import TaskLoader, cache_root
 from bench.plan import Cell, Plan, Planner, RunConfig, check_device_name
 from bench.results import ResultsFile, base_record
 from bench.tasks import TaskData
-from bench.worker import CellGroup, GroupState, Session, close_session, register_session, run_group
+from bench.worker import (
+    CellGroup,
+    GroupState,
+    Session,
+    cell_identities,
+    close_session,
+    load_encoder,
+    register_session,
+    run_group,
+)
 
 
 def resolve_device(device: str) -> str:
@@ -103,18 +113,19 @@ class Runner:
 
     def run(self) -> list[dict[str, Any]]:
         _check_writable(self.out)
-        done = self.results.done_keys()  # also validates an existing results file
+        done = self.results.done_ids()  # also validates an existing results file
         self.device = resolve_device(self.cfg.device)
         plan = self.plan()
         new_records: list[dict[str, Any]] = []
         for cell, reason in plan.skips:
-            if cell.key() not in done:
-                task = self.load_task(cell.task)
-                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task))
+            task = self.load_task(cell.task)
+            ident = cell_identities(self.planner, task, cell.encoder, [cell], None)[cell.key()]
+            if ident.cell_id not in done:
+                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task), ident)
                 rec.update(status="skipped", error=reason)
                 self._finish(rec)
                 new_records.append(rec)
-        pending = [c for c in plan.cells if c.key() not in done]
+        pending = self.pending(plan.cells, done)
         n_done = len(plan.cells) - len(pending)
         if n_done:
             self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
@@ -130,6 +141,30 @@ class Runner:
             close_session(session)
             bar.close()
         return new_records
+
+    def pending(self, cells: list[Cell], done: set[str]) -> list[Cell]:
+        """The cells whose ``cell_id`` has no finished record, in the grid's order.
+
+        A cell's identity includes its encoder's weight fingerprint, so each (task, encoder) pair
+        with candidates loads its encoder here once (and the worker that runs the group loads it
+        again): cheap for the built-ins (a second or two for EfficientNet-Lite0, nothing for
+        pixels), and skipped entirely on a fresh run, where nothing can be done yet.
+        """
+        if not done:
+            return list(cells)
+        keep: set[tuple[Any, ...]] = set()
+        for task_name in self.task_specs:
+            task = self.load_task(task_name)
+            reference = self.reference_task(task_name)
+            for enc in self.encoder_specs:
+                group = [c for c in cells if c.task == task_name and c.encoder == enc]
+                if not group:
+                    continue
+                encoder = load_encoder(self.planner, enc, task, self.device, self.encoder_meta(enc).trainable)
+                ids = cell_identities(self.planner, task, enc, group, self.manifests, encoder, reference)
+                del encoder
+                keep |= {key for key, ident in ids.items() if ident.cell_id not in done}
+        return [c for c in cells if c.key() in keep]
 
     def groups(self, pending: list[Cell], session: str = "") -> Iterator[CellGroup]:
         """One group per (task, encoder) with cells to run, in the grid's order."""

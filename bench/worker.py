@@ -10,16 +10,17 @@ per cell. In the process that planned the run it reuses the driver's plugins and
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bench.budgets import Manifests
+from bench.budgets import Manifests, ids_digest
 from bench.evaluate import CellJob, evaluate_cell
 from bench.plan import Cell, Planner, RunConfig, weights_for
-from bench.results import base_record
+from bench.results import CellIdentity, base_record, digest, identity
 from bench.specs import EncoderRequest
 from bench.tasks import Split, SubsetSplit, TaskData
 
@@ -120,7 +121,6 @@ class GroupState:
         events = session.events
         name = f"{group.task} | {group.encoder}"
         self.task = task = session.load_task(group.task)
-        self.spec, self.variant = planner.encoder_specs[group.encoder]
         self.meta = planner.encoder_meta(group.encoder)
         events("status", f"{name}: loading encoder")
         self.encoder = self.load_encoder(pretrained=self.meta.trainable)
@@ -128,8 +128,10 @@ class GroupState:
                                      lambda n: events("status", f"{name}: encoding {n} images"))
         splits = task.splits()
         kinds = {c.strategy: planner.strategy(c.strategy).kind for c in group.cells}
-        if "features" in kinds.values():
-            for split in splits.values():  # one pass per split, before any cell
+        # the embedding detector needs the features too: computed whenever the checks are on, so a
+        # cell's contamination block does not depend on which strategies share the run
+        if "features" in kinds.values() or group.config.contamination:
+            for split in splits.values():  # one pass per split, before any cell (cached on disk)
                 self.features(split)
         self.encoder_total = sum(p.numel() for p in self.encoder.module.parameters())
         self.kinds = kinds
@@ -143,26 +145,18 @@ class GroupState:
         self.reference = session.load_task(ref) if ref else None
         self.manifests = Manifests(group.config.out)
         self.copies = dict(group.content_copies)
+        self.identities = cell_identities(planner, task, group.encoder, group.cells, self.manifests,
+                                          self.encoder, self.reference)
 
     def load_encoder(self, pretrained: bool) -> Any:
-        cfg = self.group.config
-        request = EncoderRequest(name=self.spec.name, variant=self.variant, pretrained=pretrained,
-                                 weights=weights_for(cfg.weights, self.group.encoder),
-                                 resolution=self.session.planner.resolution_for(self.meta, self.task),
-                                 native_size=self.task.native_size, device=self.group.device)
-        encoder = self.spec.load(request)
-        encoder.module.to(self.group.device).eval()
-        return encoder
+        return load_encoder(self.session.planner, self.group.encoder, self.task, self.group.device, pretrained)
 
     def _contamination(self, features: dict[str, np.ndarray]) -> Any:
         from bench import contamination
         from bench.loading import cache_root
 
-        indexes = list(self.group.config.pretraining_indexes)
-        if self.meta.pretraining_index:
-            indexes.append(str(self.meta.pretraining_index))
         return contamination.task_report(self.task, cache_root(), features=features or None,
-                                         pretraining_indexes=indexes,
+                                         pretraining_indexes=pretraining_indexes(self.group.config, self.meta),
                                          encoder_pretraining_data=list(self.meta.pretraining_data))
 
     def _cell_encoder(self, cell: Cell) -> Callable[..., Any]:
@@ -186,9 +180,85 @@ class GroupState:
             strategy=self.strategies[cell.strategy], kind=self.kinds[cell.strategy], encoder=self.encoder,
             encoder_total=self.encoder_total, encoder_meta=self.meta, load_encoder=self._cell_encoder(cell),
             features=self.features, device=self.group.device,
-            record=base_record(cell, self.task, self.group.device, planner.encoder_info(cell.encoder, self.task)),
+            record=base_record(cell, self.task, self.group.device, planner.encoder_info(cell.encoder, self.task),
+                               self.identities[cell.key()]),
             report=self.report, reference=self.reference,
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),
             progress=lambda msg: events("detail", msg),
         )
         return evaluate_cell(job)
+
+
+def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretrained: bool) -> Any:
+    """Encoder ``name`` as the cells of ``task`` use it (weights, resolution), in eval mode on ``device``."""
+    spec, variant = planner.encoder_specs[name]
+    meta = planner.encoder_meta(name)
+    request = EncoderRequest(name=spec.name, variant=variant, pretrained=pretrained,
+                             weights=weights_for(planner.cfg.weights, name),
+                             resolution=planner.resolution_for(meta, task),
+                             native_size=task.native_size, device=device)
+    encoder = spec.load(request)
+    encoder.module.to(device).eval()
+    return encoder
+
+
+def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: Sequence[Cell],
+                    manifests: Manifests | None, encoder: Any = None,
+                    reference: TaskData | None = None) -> dict[tuple[Any, ...], CellIdentity]:
+    """Each cell's identity (:func:`bench.results.identity`), by :meth:`Cell.key`.
+
+    With the loaded ``encoder`` its weight fingerprint and preprocessing are ingredients; without
+    it (cells skipped as incompatible, which never load one) the declared weights and planned
+    input size are. ``manifests`` None: no manifest digest (skipped cells have none).
+    """
+    cfg = planner.cfg
+    meta = planner.encoder_meta(encoder_name)
+    common: dict[str, Any] = {
+        "encoder": encoder_name,
+        "encoder.weights": encoder.weights if encoder is not None else weights_for(cfg.weights, encoder_name)
+        or meta.weights,
+        "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
+        **{f"encoder.{k}": v for k, v in (encoder.preprocessing() if encoder is not None else
+                                          {"input_size": planner.resolution_for(meta, task) or meta.input_size}
+                                          ).items()},
+        "task": task.name,
+        "task.fingerprint": task_fingerprint(task),
+        "contamination": bool(cfg.contamination),
+        "pretraining_indexes.fingerprint": digest([file_digest(p) for p in pretraining_indexes(cfg, meta)])
+        if cfg.contamination else None,
+        "forgetting": reference.name if reference is not None else None,
+        "forgetting.fingerprint": task_fingerprint(reference) if reference is not None else None,
+    }
+    out = {}
+    budgets = {b.label: b for b in planner.budgets}
+    for cell in cells:
+        options = {f"option.{k}": v for k, v in cell.config}
+        manifest = None
+        if manifests is not None:
+            positions = manifests.positions(task, budgets[cell.budget], cell.seed)
+            manifest = ids_digest([task.train.ids[int(i)] for i in positions])
+        ingredients = {"strategy": cell.strategy, **options, **common}
+        out[cell.key()] = identity(ingredients, cell.budget, manifest, cell.seed)
+    return out
+
+
+def task_fingerprint(task: TaskData) -> str:
+    """One digest of the content fingerprints of every split of ``task``."""
+    return digest({name: split.fingerprint() for name, split in task.splits().items()})
+
+
+def pretraining_indexes(cfg: RunConfig, meta: Any) -> list[str]:
+    """The hash indexes a group's contamination checks read: ``--pretraining-index`` and the encoder's own."""
+    return [*cfg.pretraining_indexes, *([str(meta.pretraining_index)] if meta.pretraining_index else [])]
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file's bytes (a path that cannot be read digests as its name: loading it fails later)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        h.update(f"unreadable:{path}".encode())
+    return h.hexdigest()

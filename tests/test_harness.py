@@ -41,7 +41,8 @@ def test_records_carry_the_contract_fields(tmp_path, plugins):
     assert len(records) == 2 * 2 * 2
     for r in records:
         assert set(REQUIRED_FIELDS) <= set(r)
-        assert r["status"] == "ok" and r["error"] is None and r["schema"] == 1
+        assert r["status"] == "ok" and r["error"] is None and r["schema"] == 2 and r["protocol"] == 2
+        assert len(r["cell_id"]) == 16 and len(r["config_digest"]) == 16
         assert 0.0 <= r["metrics"]["accuracy"] <= 1.0 and "balanced_accuracy" in r["metrics"]
         assert r["device"] == "cpu" and r["versions"]["transfer-bench"] == bench.__version__
         assert r["budget"] in ("2/class", "5/class") and r["n_labelled"] == int(r["budget"][0]) * 3
@@ -224,6 +225,7 @@ def test_results_file_round_trip_and_latest_wins(tmp_path):
     rf.append({"encoder": "e", "strategy": "s", "task": "t", "budget": "1/class", "seed": 0, "config_id": "default",
                "status": "ok"})
     assert rf.done_keys() == {("e", "s", "t", "1/class", 0, "default")}
+    assert rf.done_ids() == set()  # schema-1 records (no cell_id) never count as done
     from bench.results import latest
 
     assert [r["status"] for r in latest(rf.load())] == ["ok"]
