@@ -110,6 +110,8 @@ def config_labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
         return {k: "" for k in configs}
     keys = sorted({k for c in configs.values() for k in c})
     differ = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs.values()}) > 1]
+    # a content fingerprint changes with what it digests (resolution, weights): name it only when nothing else differs
+    differ = [k for k in differ if not k.endswith("fingerprint")] or differ
     short = {k: k.rsplit(".", 1)[-1] for k in differ}
     if len(set(short.values())) < len(differ):
         short = {k: k for k in differ}

@@ -53,6 +53,12 @@ def test_config_digest_and_summary_from_new_records_separate_rows():
     b = [rec(seed=s, acc=0.6, config_digest="d2", config_summary={"resolution": 160, "protocol": 2}) for s in range(2)]
     rows = rows_of(leaderboard.aggregate(a + b))
     assert set(rows) == {"finetune [resolution=224]", "finetune [resolution=160]"}
+    # fingerprints are named only when nothing else tells the configurations apart
+    a = [{**r, "config_summary": {**r["config_summary"], "encoder.fingerprint": "f1"}} for r in a]
+    b = [{**r, "config_summary": {**r["config_summary"], "encoder.fingerprint": "f2"}} for r in b]
+    assert set(rows_of(leaderboard.aggregate(a + b))) == {"finetune [resolution=224]", "finetune [resolution=160]"}
+    b = [{**r, "config_summary": {**r["config_summary"], "resolution": 224}} for r in b]
+    assert set(rows_of(leaderboard.aggregate(a + b))) == {"finetune [fingerprint=f1]", "finetune [fingerprint=f2]"}
 
 
 def test_leaderboard_over_two_runs_with_other_settings_keeps_them_apart(tmp_path, capsys):
