@@ -26,6 +26,7 @@ from torch import nn
 
 from bench.encoders import Encoder, preprocess
 from bench.errors import UserError
+from bench.probe import FeatureScale, fit_logistic_info
 from bench.strategies import FitContext, Fitted
 from bench.tasks import Split
 from bench.training import Classifier, fit_classifier, head_and_backbone_groups
@@ -58,9 +59,11 @@ def class_coefficients(clf: LogisticRegression) -> tuple[np.ndarray, np.ndarray]
 
 
 def probe_head_weights(features: Any, labels: Any, num_classes: int, C: float, max_iter: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """A linear head ``(W [K, D], b [K])`` on raw features from a logistic regression fitted on
-    features divided by their mean norm (the scale folded into ``W``), plus its training accuracy.
+                       seed: int, info: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """A linear head ``(W [K, D], b [K])`` on raw features from the logistic regression the linear
+    probe fits (on features scaled by :class:`~bench.probe.FeatureScale`, the scaling folded into
+    ``W`` and ``b``), plus its training accuracy; the fit's iteration count and convergence go into
+    ``info`` when given.
 
     Classes absent from ``labels`` get zero weights and a bias 10 below the lowest fitted logit on
     the budget; with a single class present the head is all zeros except that class's bias (1)."""
@@ -72,22 +75,23 @@ def probe_head_weights(features: Any, labels: Any, num_classes: int, C: float, m
     if len(present) < 2:
         b[present] = 1.0
         return W.astype(np.float32), b.astype(np.float32), 1.0
-    scale = float(np.linalg.norm(x, axis=1).mean()) or 1.0
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x / scale, y)
-    coef, intercept = class_coefficients(clf)
-    W[present] = coef / scale
-    b[present] = intercept
+    scale = FeatureScale.by_norm(x)
+    clf, fit_info = fit_logistic_info(scale(x), y, C, max_iter, seed)
+    if info is not None:
+        info.update(fit_info)
+    W[present], b[present] = scale.fold(*class_coefficients(clf))
     absent = np.setdiff1d(np.arange(num_classes), present)
     b[absent] = (x @ W[present].T + b[present]).min() - 10.0  # below every fitted logit on the budget
-    acc = float((clf.predict(x / scale) == y).mean())
+    acc = float((clf.predict(scale(x)) == y).mean())
     return W.astype(np.float32), b.astype(np.float32), acc
 
 
-def init_head_from_probe(ctx: FitContext, head: nn.Linear, C: float, max_iter: int) -> float:
+def init_head_from_probe(ctx: FitContext, head: nn.Linear, C: float, max_iter: int,
+                         info: dict[str, Any] | None = None) -> float:
     """Set ``head`` to the linear probe fitted on the budget's cached features; returns the probe's
-    training accuracy."""
+    training accuracy (its iteration count and convergence go into ``info`` when given)."""
     W, b, acc = probe_head_weights(ctx.features(ctx.labelled), np.asarray(ctx.labelled.labels),
-                                   head.out_features, C, max_iter, ctx.seed)
+                                   head.out_features, C, max_iter, ctx.seed, info)
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(W))
         head.bias.copy_(torch.from_numpy(b))

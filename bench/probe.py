@@ -1,10 +1,21 @@
 """The linear probe's pieces, shared by every place that probes frozen features (the
-``linear-probe``, ``knn``, ``prototype``, ``tent`` and ``zero-shot`` strategies, forgetting, the
-embedding duplicate detector): one definition of "L2-normalised features" and of the classifier.
+``linear-probe``, ``lp-ft``, ``ewc`` and ``tent`` heads, forgetting, and the cosine strategies
+``knn``, ``prototype``, ``zero-shot`` and the embedding duplicate detector).
+
+Probes scale features without throwing information away (:class:`FeatureScale`): the linear
+probe centres them on the labelled mean and divides by one global scale, the mean distance of the
+labelled features to that mean; heads fine-tuned with their backbone afterwards (lp-ft, ewc) divide
+by the labelled mean norm only (a fixed centre would go stale). Every feature keeps its magnitude
+relative to the others (a class that differs only in overall brightness stays separable), and the
+L2 penalty ``C`` means the same for every encoder, whatever its feature norm. Cosine methods use
+:func:`l2_normalise` by design, and so does tent's frozen head, whose backbone's BatchNorm
+statistics move to the target domain (docs/protocol.md).
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,8 +27,57 @@ def l2_normalise(x: Any) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, seed: int) -> Any:
-    """Multinomial logistic regression with an L2 penalty (scikit-learn's), as the probe fits it."""
+@dataclass(frozen=True)
+class FeatureScale:
+    """``(x - mean) / scale``: ``mean`` the labelled features' mean, ``scale`` their mean distance
+    to it (their mean norm if they all coincide, else 1). Fitted on the labelled budget only."""
+
+    mean: np.ndarray
+    scale: float
+
+    @classmethod
+    def fit(cls, x: Any) -> FeatureScale:
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        spread = float(np.linalg.norm(x - mean, axis=1).mean())
+        if spread <= 1e-12:
+            spread = float(np.linalg.norm(x, axis=1).mean())
+        return cls(mean=mean, scale=spread if spread > 1e-12 else 1.0)
+
+    @classmethod
+    def by_norm(cls, x: Any) -> FeatureScale:
+        """No centring: divided by the labelled features' mean norm (heads fine-tuned with
+        their backbone after the fit (lp-ft, ewc), where a fixed centre would go stale)."""
+        x = np.asarray(x, dtype=np.float64)
+        norm = float(np.linalg.norm(x, axis=1).mean()) if len(x) else 0.0
+        return cls(mean=np.zeros(x.shape[1]), scale=norm if norm > 1e-12 else 1.0)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+
+    def fold(self, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` on raw features equal to ``coef``/``intercept`` on scaled ones."""
+        W = np.asarray(coef) / self.scale
+        return W, np.asarray(intercept) - W @ self.mean
+
+
+def fit_logistic_info(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, seed: int) -> tuple[Any, dict[str, Any]]:
+    """:func:`fit_logistic` plus what to record: ``probe_iterations`` (the solver's iteration
+    count) and ``probe_converged`` (False when it stopped at ``max_iter``)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x, y)
+    iterations = int(np.max(clf.n_iter_))
+    stopped = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:  # pass other warnings on
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return clf, {"probe_iterations": iterations, "probe_converged": not stopped and iterations < max_iter}
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, seed: int) -> Any:
+    """Multinomial logistic regression with an L2 penalty (scikit-learn's), as the probe fits it."""
+    return fit_logistic_info(x, y, C, max_iter, seed)[0]

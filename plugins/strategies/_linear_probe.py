@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn.model_selection import StratifiedKFold
 
 from bench.adaptation import wants_zero_shot_head, zero_shot_head
-from bench.probe import fit_logistic, l2_normalise
+from bench.probe import FeatureScale, fit_logistic, fit_logistic_info, l2_normalise
 from bench.strategies import FitContext, Fitted
 from bench_plugins.strategies.linear_probe import C_GRID
 
@@ -57,8 +57,11 @@ def choose_C(x: np.ndarray, y: np.ndarray, max_iter: int, seed: int, prior: Any 
 
 
 class LinearProbe:
+    """Logistic regression on features scaled by :class:`~bench.probe.FeatureScale` (fitted on the
+    budget); with a zero-shot head, on unit-norm features (the prior's logits are cosines)."""
+
     def fit(self, ctx: FitContext) -> Fitted:
-        x = l2_normalise(ctx.features(ctx.labelled))
+        raw = ctx.features(ctx.labelled)
         y = np.asarray(ctx.labelled.labels)
         C = float(ctx.config["C"])
         info: dict[str, Any] = {}
@@ -67,6 +70,8 @@ class LinearProbe:
             text_emb, zinfo = zero_shot_head(ctx)
             prior = zinfo["logit_scale"] * text_emb  # features are unit-norm: logits = scale * cosine
             info.update(head_init="zero-shot", zero_shot_templates=zinfo["templates"])
+        scale = l2_normalise if prior is not None else FeatureScale.fit(raw)
+        x = scale(raw)
         if ctx.config.get("tune"):
             chosen = choose_C(x, y, int(ctx.config["max_iter"]), ctx.seed, prior=prior)
             info["tuned_C"] = chosen
@@ -84,10 +89,11 @@ class LinearProbe:
             only = int(y[0])
             return Fitted(predict=lambda split: np.full(len(split), only), trainable_params=0, total_params=0,
                           info=info)
-        clf = fit_logistic(x, y, C, int(ctx.config["max_iter"]), ctx.seed)
+        clf, fit_info = fit_logistic_info(x, y, C, int(ctx.config["max_iter"]), ctx.seed)
+        info.update(fit_info)
         n_params = int(clf.coef_.size + clf.intercept_.size)
         return Fitted(
-            predict=lambda split: clf.predict(l2_normalise(ctx.features(split))),
+            predict=lambda split: clf.predict(scale(ctx.features(split))),
             trainable_params=n_params,
             total_params=n_params,
             info=info,

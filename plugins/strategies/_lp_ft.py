@@ -11,7 +11,9 @@ class LPFT:
     def fit(self, ctx: FitContext) -> Fitted:
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.num_classes)
-        probe_acc = init_head_from_probe(ctx, model.head, float(ctx.config["lp_C"]), int(ctx.config["lp_max_iter"]))
+        probe_info: dict = {}
+        probe_acc = init_head_from_probe(ctx, model.head, float(ctx.config["lp_C"]), int(ctx.config["lp_max_iter"]),
+                                         probe_info)
         fitted = fit_classifier(ctx, encoder, model, finetune_groups(model, encoder, ctx.config))
-        fitted.info["probe_train_accuracy"] = round(probe_acc, 4)
+        fitted.info.update(probe_info, probe_train_accuracy=round(probe_acc, 4))
         return fitted

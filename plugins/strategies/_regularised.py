@@ -76,13 +76,13 @@ class Regularised:
     def fit(self, ctx: FitContext) -> Fitted:
         encoder = ctx.load_encoder(pretrained=True)
         model = Classifier(encoder.module, encoder.feature_dim, ctx.num_classes)
-        info = {}
+        info: dict = {}
         if self.kind == "l2-sp":
             strength, importance = float(ctx.config["l2sp_alpha"]), None
         else:
             strength = float(ctx.config["ewc_lambda"])
             probe = nn.Linear(encoder.feature_dim, ctx.num_classes)
-            init_head_from_probe(ctx, probe, float(ctx.config["lp_C"]), 2000)
+            init_head_from_probe(ctx, probe, float(ctx.config["lp_C"]), 2000, info)
             n = min(len(ctx.labelled), int(ctx.config["ewc_fisher_items"]))
             positions = np.random.default_rng(ctx.seed).permutation(len(ctx.labelled))[:n]
             images = preprocess(ctx.labelled.images(positions.tolist()), encoder).to(ctx.device)

@@ -13,7 +13,7 @@ from torch import nn
 from bench.adaptation import TargetBatches, class_coefficients, require_target
 from bench.encoders import Encoder, count_parameters
 from bench.errors import UserError
-from bench.probe import fit_logistic, l2_normalise
+from bench.probe import fit_logistic_info, l2_normalise
 from bench.strategies import FitContext, Fitted
 from bench.training import Classifier, head_and_backbone_groups, predict_fn, reestimate_batchnorm, train
 
@@ -63,11 +63,16 @@ class NormalisedLinear(nn.Module):
         return self.linear(F.normalize(f, dim=1))
 
 
-def probe_head(ctx: FitContext, encoder: Encoder) -> NormalisedLinear:
-    """A linear head on L2-normalised features, fitted as the linear probe fits it."""
+def probe_head(ctx: FitContext, encoder: Encoder, info: dict[str, Any] | None = None) -> NormalisedLinear:
+    """A linear head on L2-normalised features (its iteration count and convergence go into
+    ``info`` when given). Unit norm on purpose here, unlike the linear probe: the head stays fixed
+    while BatchNorm statistics move to the target domain, which changes feature norms; a head on
+    raw or globally scaled features collapses to one class there (docs/protocol.md)."""
     x = l2_normalise(ctx.features(ctx.labelled))
     y = np.asarray(ctx.labelled.labels)
-    clf = fit_logistic(x, y, float(ctx.config["C"]), 2000, ctx.seed)
+    clf, fit_info = fit_logistic_info(x, y, float(ctx.config["C"]), 2000, ctx.seed)
+    if info is not None:
+        info.update(fit_info)
     weight = np.zeros((ctx.num_classes, x.shape[1]), dtype=np.float32)
     bias = np.full(ctx.num_classes, -1e4, dtype=np.float32)  # classes absent from the budget
     coef, intercept = class_coefficients(clf)
@@ -86,7 +91,7 @@ class Tent:
         if cfg["source"] == "linear-probe":
             if len(np.unique(ctx.labelled.labels)) < 2:
                 raise UserError("tent with source=linear-probe needs at least two classes in the budget")
-            model.head = probe_head(ctx, encoder)
+            model.head = probe_head(ctx, encoder, info)
         elif cfg["source"] == "finetune":
             groups = head_and_backbone_groups(model, float(cfg["lr"]), float(cfg["head_lr_mult"]))
             info["source_training"] = train(model, groups, encoder, ctx.labelled, cfg, ctx.seed, ctx.device,
