@@ -29,7 +29,7 @@ from bench.errors import UserError
 from bench.probe import FeatureScale, fit_logistic_info
 from bench.strategies import FitContext, Fitted
 from bench.tasks import Split
-from bench.training import Classifier, fit_classifier, head_and_backbone_groups
+from bench.training import Classifier, augment, fit_classifier, head_and_backbone_groups
 
 __all__ = ["HEAD_INITS", "SINGLE_TEMPLATE", "TEMPLATES", "FeatureClassifier", "TargetBatches", "class_coefficients",
            "class_embeddings", "feature_classifier", "fit_frozen_backbone", "init_head_from_probe",
@@ -198,10 +198,12 @@ def require_target(ctx: FitContext, name: str) -> Split:
 
 
 class TargetBatches:
-    """Endless, seeded batches of preprocessed unlabelled target images (no labels are read)."""
+    """Endless, seeded batches of preprocessed unlabelled target images (no labels are read),
+    augmented like the source batches (``augment``, see :func:`bench.training.augment`)."""
 
-    def __init__(self, split: Split, encoder: Encoder, batch_size: int, seed: int, device: str = "cpu") -> None:
-        self.split, self.encoder, self.device = split, encoder, device
+    def __init__(self, split: Split, encoder: Encoder, batch_size: int, seed: int, device: str = "cpu",
+                 augment: str | None = "none") -> None:
+        self.split, self.encoder, self.device, self.augment = split, encoder, device, augment
         self.batch = max(2, min(int(batch_size), len(split)))
         self.gen = torch.Generator().manual_seed(seed + 7919)  # a stream apart from the source's
         self.order = torch.randperm(len(split), generator=self.gen)
@@ -212,7 +214,8 @@ class TargetBatches:
             self.order, self.cursor = torch.randperm(len(self.split), generator=self.gen), 0
         idx = self.order[self.cursor : self.cursor + self.batch].tolist()
         self.cursor += self.batch
-        return preprocess(self.split.images(idx), self.encoder).to(self.device)
+        x = augment(preprocess(self.split.images(idx), self.encoder), self.augment, self.gen, self.encoder)
+        return x.to(self.device)
 
 
 class FeatureClassifier(Classifier):

@@ -22,7 +22,7 @@ from bench.recipes import RECIPE_DEFAULTS
 from bench.strategies import Fitted
 from bench.tasks import Split
 
-__all__ = ["RECIPE_DEFAULTS", "Classifier", "finetune_groups", "fit_classifier", "head_and_backbone_groups",
+__all__ = ["RECIPE_DEFAULTS", "Classifier", "augment", "finetune_groups", "fit_classifier", "head_and_backbone_groups",
            "layer_decay_groups", "num_steps", "predict_fn", "recalibrate_batchnorm", "reestimate_batchnorm", "train"]
 
 
@@ -63,13 +63,21 @@ def cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
     return f
 
 
-def _augment(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, kind: str | None, gen: torch.Generator, encoder: Encoder) -> torch.Tensor:
+    """Augment a preprocessed batch as if in pixel space, before normalisation.
+
+    ``shift``: translate each image by up to 1/16 of its size; the uncovered border is black in
+    pixel space (0 before the encoder's mean/std, i.e. ``-mean / std`` after), the background of
+    digit-like images and the usual padding of random crops. ``none``: unchanged.
+    """
     if kind in ("none", "", None):
         return x
-    if kind == "shift":  # translate each image by up to 1/16 of its size (zero-padded)
-        b, _, h, w = x.shape
+    if kind == "shift":
+        b, c, h, w = x.shape
         pad = max(1, h // 16)
-        padded = F.pad(x, (pad, pad, pad, pad))
+        fill = -torch.tensor(encoder.mean, dtype=x.dtype) / torch.tensor(encoder.std, dtype=x.dtype)
+        padded = fill.view(1, c, 1, 1).expand(b, c, h + 2 * pad, w + 2 * pad).clone().to(x.device)
+        padded[:, :, pad : pad + h, pad : pad + w] = x
         dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
         dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
         return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
@@ -124,7 +132,7 @@ def train(
         idx = order[cursor : cursor + batch]
         cursor += batch
         x = cached[idx] if cached is not None else preprocess(split.images(idx.tolist()), encoder)
-        x = _augment(x, config.get("augment", "none"), gen).to(device)
+        x = augment(x, config.get("augment", "none"), gen, encoder).to(device)
         y = labels[idx].to(device)
         logits = model(x)
         if weights is not None:

@@ -81,3 +81,43 @@ def test_reestimating_a_model_without_batchnorm_reads_no_batch():
         yield torch.zeros(1, 4)
 
     assert reestimate_batchnorm(model, batches()) == 0 and not model.training
+
+
+def _encoder(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+    return Encoder(name="id", module=torch.nn.Identity(), feature_dim=3 * 16 * 16, input_size=16, mean=mean,
+                   std=std)
+
+
+def test_shift_pads_black_in_pixel_space_before_normalisation():
+    """Guards against padding with 0 after normalisation (mid-grey on black digits): a shifted
+    all-black image stays all-black, i.e. equals normalise(black) everywhere."""
+    from bench.encoders import preprocess
+    from bench.training import augment
+
+    enc = _encoder(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    black = preprocess([np.zeros((16, 16, 1), dtype=np.uint8)] * 8, enc)
+    out = augment(black, "shift", torch.Generator().manual_seed(0), enc)
+    assert torch.allclose(out, black)
+    white = preprocess([np.full((16, 16, 1), 255, dtype=np.uint8)] * 8, enc)
+    shifted = augment(white, "shift", torch.Generator().manual_seed(0), enc)
+    uncovered = ~torch.isclose(shifted, white)
+    assert uncovered.any()  # some borders were uncovered, and they are black
+    assert torch.allclose(shifted[uncovered], black[uncovered])
+
+
+def test_domain_adaptation_target_batches_are_augmented_like_source_batches():
+    """Guards against DANN/CORAL target batches without the source's augmentation (the domain
+    critic could tell the domains apart by their borders)."""
+    import inspect
+
+    from bench.adaptation import TargetBatches
+    from bench_plugins.strategies import _coral, _dann
+
+    enc = _encoder()
+    split = ArraySplit([f"t/{i}" for i in range(8)], np.full((8, 16, 16, 1), 255, dtype=np.uint8), np.zeros(8))
+    plain = TargetBatches(split, enc, 8, seed=0).next()
+    shifted = TargetBatches(split, enc, 8, seed=0, augment="shift").next()
+    assert torch.all(plain == 1.0)
+    assert (shifted == -1.0).any() and (shifted == 1.0).any()
+    for module in (_dann, _coral):
+        assert 'cfg.get("augment", "none")' in inspect.getsource(module)

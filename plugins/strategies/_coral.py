@@ -31,7 +31,8 @@ class Coral:
         encoder = ctx.load_encoder(pretrained=True)
         model = feature_classifier(encoder, ctx.num_classes)
         groups = head_and_backbone_groups(model, float(cfg["lr"]), float(cfg["head_lr_mult"]))
-        batches = TargetBatches(target, encoder, min(int(cfg["batch_size"]), len(ctx.labelled)), ctx.seed, ctx.device)
+        batches = TargetBatches(target, encoder, min(int(cfg["batch_size"]), len(ctx.labelled)), ctx.seed, ctx.device,
+                                cfg.get("augment", "none"))
         weight = float(cfg["coral_weight"])
         log: dict[str, list[float]] = {"coral": []}
 

@@ -56,7 +56,8 @@ class Dann:
         groups = head_and_backbone_groups(model, lr, mult)
         groups.append({"params": list(domain.parameters()), "lr": lr * float(cfg["domain_lr_mult"]), "name": "domain"})
         total = num_steps(len(ctx.labelled), cfg)
-        batches = TargetBatches(target, encoder, min(int(cfg["batch_size"]), len(ctx.labelled)), ctx.seed, ctx.device)
+        batches = TargetBatches(target, encoder, min(int(cfg["batch_size"]), len(ctx.labelled)), ctx.seed, ctx.device,
+                                cfg.get("augment", "none"))
         weight, gamma = float(cfg["domain_weight"]), float(cfg["gamma"])
         log: dict[str, list[float]] = {"domain_acc": []}
 
