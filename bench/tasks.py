@@ -202,7 +202,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 
 def shifted_task(name: str, source: TaskData, target: TaskData, source_domain: str, target_domain: str) -> TaskData:
     """A shifted task from two unshifted tasks with the same classes: the source's pool and test,
-    the target's pool as ``target_train`` (unlabelled for strategies) and its test as ``target_test``."""
+    the target's pool as ``target_train`` (unlabelled for strategies) and its test as ``target_test``.
+    ``extra`` is the source's (its prompts, for zero-shot), with the target's keys it lacks."""
     if list(source.classes) != list(target.classes):
         raise UserError(f"task {name!r}: source classes {source.classes} differ from target classes {target.classes}")
     native = source.native_size if source.native_size == target.native_size else None
@@ -219,4 +220,5 @@ def shifted_task(name: str, source: TaskData, target: TaskData, source_domain: s
         split_info=f"source {source_domain}: {source.split_info}; target {target_domain}: {target.split_info}",
         skipped_items=source.skipped_items + target.skipped_items,
         native_size=native,
+        extra={**target.extra, **source.extra},
     )

@@ -93,3 +93,4 @@ def test_tent_probe_head_records_its_fit():
     info: dict = {}
     probe_head(ctx_for(x, y, {"C": 10.0}), None, info)
     assert info["probe_converged"] is True and info["probe_iterations"] > 0
+
