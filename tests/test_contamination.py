@@ -63,7 +63,9 @@ def test_hash_index_near_lookup_equals_brute_force(radius):
     assert (d == brute[qi, ei]).all()
 
 
-def test_planted_natural_copies_exact_recall_is_total_and_near_recall_at_least_95_percent():
+def test_planted_natural_copies_exact_recall_is_total_and_near_recall_at_least_90_percent():
+    """Every in-task match is now confirmed by thumbnail correlation (0.85) and low-contrast photo
+    crops only at 0.998, so recall on mild edits is 93% here (was 97% unconfirmed): documented."""
     rng = np.random.default_rng(0)
     task, truth = plants.plant(plants.natural_images(rng, n_textures=200), rng, n_test=120)
     report = C.task_report(task, None)
@@ -72,7 +74,7 @@ def test_planted_natural_copies_exact_recall_is_total_and_near_recall_at_least_9
     mild = [t for t, (k, _) in truth.items() if k in plants.EDITS]
     flagged = report.flagged("test", "near") | report.flagged("test", "exact")
     recall = np.mean([t in flagged for t in mild])
-    assert recall >= 0.95, rows
+    assert recall >= 0.90, rows
     # pHash at the default threshold matches about 1 in 80,000 unrelated natural pairs (documented)
     assert rows["unrelated"]["exact_or_near"] <= 0.02
     assert rows["unrelated"]["exact"] == 0.0

@@ -3,6 +3,8 @@
 The package, by job (see ``docs/contamination.md`` for the detectors and their calibration):
 
 - :mod:`~bench.contamination.report`: the report types and the calibrated thresholds;
+- :mod:`~bench.contamination.calibration`: measured pHash chance rates and the near radius by pool size;
+- :mod:`~bench.contamination.confirm`: the second check of every in-task pHash match;
 - :mod:`~bench.contamination.detectors`: the hash and embedding detectors, :func:`task_report`
   and :func:`check_budget_disjoint`;
 - :mod:`~bench.contamination.hashing`: canonical pixels, exact digests, pHashes, information content;
@@ -15,6 +17,9 @@ Printing, argument parsing and the contact sheet live in the CLI (:mod:`bench.cl
 
 from __future__ import annotations
 
+from bench.contamination import calibration, confirm
+from bench.contamination.calibration import CHANCE_BUDGET, NATURAL_CHANCE, expected_chance_matches, near_radius
+from bench.contamination.confirm import NEAR_CORRELATION
 from bench.contamination.corpus import (
     IMAGE_SUFFIXES,
     CorpusIndex,
@@ -57,6 +62,8 @@ from bench.loading import cache_root
 default_cache_dir = cache_root
 
 __all__ = [
+    "CHANCE_BUDGET", "NATURAL_CHANCE", "NEAR_CORRELATION", "calibration", "confirm", "expected_chance_matches",
+    "near_radius",
     "CLEAN_EXCLUDES", "CONFIRM_CORRELATION", "DETECTORS", "EMBEDDING_THRESHOLD", "HASH_VERSION",
     "IMAGE_SUFFIXES", "INDEX_NEAR_THRESHOLD", "LOOKALIKE_CORRELATION", "NEAR_THRESHOLD", "OVERLAP_FLAG_RATE",
     "BudgetCheck", "ContaminationReport", "CorpusIndex", "HashIndex", "Hashes", "Pair",

@@ -5,12 +5,13 @@ Is a test image also in the train pool, twice in test, or in pretraining data?
 Detectors, reported separately (see ``docs/contamination.md`` for the calibration):
 
 - ``exact``: identical decoded pixels (sha256 of the canonical image, shape included).
-- ``near``: 64-bit DCT pHash within ``near_threshold`` bits. On *low-information* images (tiny, or
-  few grey levels: digits) distinct images collide, so there a pHash match counts as ``near`` only
-  when the 32x32 grey thumbnails also correlate at ``confirm_correlation`` or more.
-- ``lookalike``: a pHash match between low-information images that the second criterion did
-  not confirm but whose thumbnails still correlate at ``LOOKALIKE_CORRELATION`` or more (or,
-  against a pretraining index, that cannot be confirmed because the index keeps no pixels).
+- ``near``: 64-bit DCT pHash within a radius chosen from the size of the reference (at most
+  ``near_threshold`` bits; :mod:`~bench.contamination.calibration`), confirmed by the 32x32 grey
+  thumbnails (:mod:`~bench.contamination.confirm`): correlation at ``confirm_correlation`` or more,
+  or at ``NEAR_CORRELATION`` when the pair is not among look-alikes.
+- ``lookalike``: a pHash match that the second check did not confirm but whose thumbnails still
+  correlate at ``LOOKALIKE_CORRELATION`` or more (or, against a pretraining index, a
+  low-information match, which cannot be confirmed because the index keeps no pixels).
 - ``embedding``: cosine similarity of the evaluated encoder's features at ``embedding_threshold``
   or more; kept apart because it also fires on same-class look-alikes (as the CLIP paper found).
 
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.contamination.calibration import CHANCE_BUDGET, expected_chance_matches, near_radius
+from bench.contamination.confirm import NEAR_CORRELATION, confirm_pairs
 from bench.contamination.corpus import CorpusIndex, load_index
 from bench.contamination.declared import declared_overlap
 from bench.contamination.hashing import Hashes, hash_images, thumb_correlation
@@ -105,25 +108,32 @@ def _best_pairs(split: str, ids: Sequence[str], reference: str, ref_ids: Sequenc
 
 def _hash_pairs(split: str, ids: Sequence[str], qh: Hashes, reference: str, ref_ids: Sequence[str],
                 rh: Hashes | CorpusIndex, searcher: HashIndex, near_threshold: int, confirm: float,
-                within: bool) -> list[Pair]:
+                within: bool, density: np.ndarray | None = None,
+                near_correlation: float = NEAR_CORRELATION) -> list[Pair]:
+    """Exact, near and look-alike pairs of one query split against one reference (a split or an
+    index). ``density``: the pHashes among which the second check counts neighbours (default: the
+    query and reference images)."""
     qi, ei = searcher.lookup_exact(qh.exact)
     if within:
         keep = qi != ei
         qi, ei = qi[keep], ei[keep]
     pairs = _best_pairs(split, ids, reference, ref_ids, "exact", qi, ei, np.zeros(len(qi), np.int64), None)
-
+    if near_threshold < 0:  # the reference is too large for any pHash radius to be safe
+        return pairs
     qn, en, dn = searcher.lookup_near(qh.phash, near_threshold)
     same = (qh.exact[qn] == searcher.exact[en]).all(axis=1) if len(qn) else np.zeros(0, bool)
     qn, en, dn = qn[~same], en[~same], dn[~same]
-    low = qh.low_info[qn] | rh.low_info[en]
-    if isinstance(rh, Hashes):
+    if isinstance(rh, Hashes):  # every in-task match is confirmed by the thumbnails (see confirm.py)
+        if density is None:
+            density = qh.phash if within else np.concatenate([qh.phash, rh.phash])
         corr = thumb_correlation(qh.thumbs[qn], rh.thumbs[en]) if len(qn) else np.zeros(0)
-        confirmed = ~low | (corr >= confirm)
+        confirmed = confirm_pairs(qn, en, corr, qh.phash, rh.phash, density, confirm, near_correlation,
+                                  qh.low_info[qn] | rh.low_info[en])
         keep = confirmed | (corr >= LOOKALIKE_CORRELATION)
         qn, en, dn, corr, confirmed = qn[keep], en[keep], dn[keep], corr[keep], confirmed[keep]
     else:  # a pretraining index keeps no pixels: a low-information match cannot be confirmed
         corr = None
-        confirmed = ~low
+        confirmed = ~(qh.low_info[qn] | rh.low_info[en])
     for det, mask in (("near", confirmed), ("lookalike", ~confirmed)):
         pairs += _best_pairs(split, ids, reference, ref_ids, det, qn[mask], en[mask], dn[mask],
                              None if corr is None else corr[mask])
@@ -169,40 +179,51 @@ def task_report(
     ``features`` maps split names to ``[N, D]`` feature arrays in split order (the evaluated
     encoder's); without them the embedding detector is skipped. ``progress`` receives one-line
     status messages. Hashes are cached in ``cache_dir`` by split fingerprint (``None``: no cache).
+    ``near_threshold`` and ``index_near_threshold`` are caps: the radius used against each
+    reference is the largest one that keeps the expected chance matches per test image under
+    ``CHANCE_BUDGET`` for that reference's size (:func:`~bench.contamination.calibration.near_radius`).
     """
     cache = Path(cache_dir) if cache_dir is not None else None
     splits = task.splits()
     hashes = {name: split_hashes(s, cache, progress, name) for name, s in splits.items()}
-    searchers = {name: HashIndex(h.exact, h.phash, near_threshold) for name, h in hashes.items()}
+    radius = {name: near_radius(len(h), near_threshold) for name, h in hashes.items()}
+    searchers = {name: HashIndex(h.exact, h.phash, max(radius[name], 0)) for name, h in hashes.items()}
     indexes = []
     for path in pretraining_indexes:
         if progress:
             progress(f"loading pretraining index {path}")
         idx = load_index(path)
-        indexes.append((f"pretraining:{Path(path).stem}", idx, idx.searcher(min(near_threshold, index_near_threshold))))
+        name = f"pretraining:{Path(path).stem}"
+        radius[name] = near_radius(len(idx), min(near_threshold, index_near_threshold))
+        indexes.append((name, idx, idx.searcher(max(radius[name], 0))))
 
     plan = {"test": ["train", "test"]}
     if "target_test" in splits:
         plan["target_test"] = ["train"] + (["target_train"] if "target_train" in splits else []) + ["target_test"]
+    density = np.concatenate([h.phash for h in hashes.values()])  # where the second check counts neighbours
     pairs: list[Pair] = []
     for q, refs in plan.items():
         ids = splits[q].ids
         for ref in refs:
             within = ref == q
             pairs += _hash_pairs(q, ids, hashes[q], ref, splits[ref].ids, hashes[ref], searchers[ref],
-                                 near_threshold, confirm_correlation, within)
+                                 radius[ref], confirm_correlation, within, density)
             if features is not None and q in features and ref in features:
                 pairs += _embedding_pairs(q, ids, features[q], ref, splits[ref].ids, features[ref],
                                           embedding_threshold, within)
         for name, idx, searcher in indexes:
-            pairs += _hash_pairs(q, ids, hashes[q], name, idx.paths, idx, searcher, searcher.radius,
+            pairs += _hash_pairs(q, ids, hashes[q], name, idx.paths, idx, searcher, radius[name],
                                  confirm_correlation, False)
-
+    sizes = {n: len(s) for n, s in splits.items()} | {name: len(idx) for name, idx, _ in indexes}
     return ContaminationReport(
         task=task.name,
         sizes={n: len(s) for n, s in splits.items()},
         fingerprints={n: s.fingerprint() for n, s in splits.items()},
-        thresholds={"near_hamming": near_threshold, "index_near_hamming": min(near_threshold, index_near_threshold),
+        thresholds={"near_hamming": radius["train"], "near_hamming_cap": near_threshold,
+                    "index_near_hamming": min(near_threshold, index_near_threshold),
+                    "near_hamming_by_reference": dict(radius),
+                    "expected_chance_matches": {n: expected_chance_matches(sizes[n], r) for n, r in radius.items()},
+                    "chance_budget": CHANCE_BUDGET, "near_correlation": NEAR_CORRELATION,
                     "confirm_correlation": confirm_correlation, "lookalike_correlation": LOOKALIKE_CORRELATION,
                     "embedding_cosine": embedding_threshold},
         pairs=pairs,

@@ -11,17 +11,18 @@ from typing import Any
 
 import numpy as np
 
-#: pHash Hamming distance at or below which two images are near duplicates (calibrated on
-#: natural-statistics images; pHashes are balanced so distances are even).
+#: The largest pHash Hamming distance at which two images may be near duplicates within a task.
+#: A cap: the radius used is the largest one at which a test image expects under 1% chance
+#: matches in the reference searched (``calibration.near_radius``): 12 bits against up to 833
+#: images, 10 up to 7,692, 8 up to 147,058 (pHashes are balanced so distances are even).
 NEAR_THRESHOLD = 12
 #: Thumbnail correlation that confirms a pHash match between low-information images as a copy.
 CONFIRM_CORRELATION = 0.998
 #: Below this thumbnail correlation an unconfirmed low-information match is not even a look-alike
 #: (on digits nearly every image shares its pHash neighbourhood with hundreds of others).
 LOOKALIKE_CORRELATION = 0.95
-#: pHash radius against a pretraining index. Stricter than within a task: among a million
-#: unrelated 64-bit hashes, chance matches within 12 bits are about 2.4e-7 per pair (a quarter of
-#: queries would hit something), within 8 bits about 3e-10; and the lookup is ~40x cheaper.
+#: The cap of the pHash radius against a pretraining index (no second check is possible there: the
+#: index keeps no pixels); the radius used also follows the index size (6 bits for a million images).
 INDEX_NEAR_THRESHOLD = 8
 #: Cosine similarity of encoder features at or above which the embedding detector fires.
 EMBEDDING_THRESHOLD = 0.95
@@ -59,7 +60,7 @@ class ContaminationReport:
     task: str
     sizes: dict[str, int]
     fingerprints: dict[str, str]
-    thresholds: dict[str, float]
+    thresholds: dict[str, Any]
     pairs: list[Pair]
     #: split -> fraction of its images that are low-information
     low_information: dict[str, float] = field(default_factory=dict)
@@ -128,6 +129,11 @@ class ContaminationReport:
             "overlap_flag": bool((n and n_over / n > OVERLAP_FLAG_RATE) or self.declared_overlap),
             "declared_overlap": list(self.declared_overlap),
         }
+        ref = "target_train" if split == "target_test" and "target_train" in self.sizes else "train"
+        radii = self.thresholds.get("near_hamming_by_reference", {})
+        if ref in radii:  # the pHash radius used against the split's train data, and what it risks
+            out["near_radius"] = radii[ref]
+            out["expected_chance_matches"] = self.thresholds.get("expected_chance_matches", {}).get(ref)
         for d in DETECTORS:
             k = len(self.flagged(split, d) & ids)
             out[f"overlap_count_{d}"] = k
