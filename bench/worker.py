@@ -233,6 +233,8 @@ def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: 
     budgets = {b.label: b for b in planner.budgets}
     for cell in cells:
         options = {f"option.{k}": v for k, v in cell.config}
+        if options.get("option.tune"):  # --tune: the candidates it chooses among change the numbers
+            options["tune.candidates"] = dict(getattr(planner.strategy(cell.strategy), "tunable", {}))
         manifest = None
         if manifests is not None:
             positions = manifests.positions(task, budgets[cell.budget], cell.seed)

@@ -185,3 +185,19 @@ def test_contamination_block_does_not_depend_on_the_strategies_sharing_the_run(t
         blocks.append({k: v for k, v in rec["contamination"].items() if "accuracy" not in k and "p_value" not in k})
     assert blocks[0] == blocks[1]
     assert blocks[0]["overlap_count_embedding"] >= 3  # the 3 copies (toy images all look alike)
+
+
+def test_tuned_cells_are_keyed_on_the_candidates(tmp_path, plugins, monkeypatch):
+    """With --tune the candidate grid decides the numbers: a new grid must not count as done."""
+    cfg = toy_config(tmp_path, options=[("linear-probe", "tune", True)])
+    planner = Planner(cfg, plugins)
+    task = plugins.tasks.get("toy-blobs").load(TaskRequest(name="toy-blobs"))
+    cells = [c for c in planner.cells_for("toy-blobs", "toy-cnn") if c.strategy == "linear-probe"]
+
+    def ids():
+        return {v.cell_id for v in cell_identities(Planner(cfg, plugins), task, "toy-cnn", cells, None).values()}
+
+    before = ids()
+    spec = plugins.strategies.get("linear-probe")
+    monkeypatch.setitem(plugins.strategies._specs, "linear-probe", dataclasses.replace(spec, tunable={"C": (1.0,)}))
+    assert ids().isdisjoint(before) and len(before) == 2
