@@ -29,7 +29,7 @@ TOY = ["--tasks", "toy-blobs", "--encoders", "toy-cnn", "--strategies", "toy-cen
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["run", "--encoders", "efficientnet-lite", "--dry-run"], "unknown encoder 'efficientnet-lite'; did you mean efficientnet-lite0?"),
+        (["run", "--encoders", "efficientnet-lte0", "--dry-run"], "unknown encoder 'efficientnet-lte0'; did you mean efficientnet-lite0"),
         (["run", "--strategies", "linear_probe", "--dry-run"], "unknown strategy 'linear_probe'; did you mean linear-probe"),
         (["run", "--tasks", "mnist5", "--dry-run"], "unknown task 'mnist5'; did you mean mnist5k"),
         (["run", "--budgets", "5,x", "--dry-run"], "malformed budget 'x'; use labels per class (e.g. 5), a stratified total (e.g. n100), or full"),
