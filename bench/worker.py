@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.budgets import Manifests, ids_digest
-from bench.evaluate import CellJob, evaluate_cell
+from bench.evaluate import CellJob, deterministic_settings, evaluate_cell
 from bench.plan import Cell, Planner, RunConfig, weights_for
 from bench.results import CellIdentity, base_record, digest, identity
 from bench.specs import EncoderRequest
@@ -123,6 +123,7 @@ class GroupState:
         self.task = task = session.load_task(group.task)
         self.meta = planner.encoder_meta(group.encoder)
         events("status", f"{name}: loading encoder")
+        deterministic_settings(group.device)  # before CUDA starts: cuBLAS reads its workspace setting once
         self.encoder = self.load_encoder(pretrained=self.meta.trainable)
         self.features = FeatureStore(self.encoder, group.device,
                                      lambda n: events("status", f"{name}: encoding {n} images"))
