@@ -36,7 +36,9 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contact-sheet", metavar="PNG", help="save example pairs side by side (needs matplotlib)")
     add_pretraining_index_option(parser)
     parser.add_argument("--near-threshold", type=int, default=NEAR_THRESHOLD,
-                        help=f"pHash Hamming distance for near duplicates (default {NEAR_THRESHOLD})")
+                        help=f"largest pHash Hamming distance for near duplicates (default {NEAR_THRESHOLD}); the "
+                        "radius used against each split shrinks with its size so that chance matches stay under "
+                        "1%% per test image")
     parser.add_argument("--examples", type=int, default=8, help="example pairs to print per detector (default 8)")
     add_data_options(parser)
     parser.add_argument("--cache-dir", metavar="DIR",
@@ -67,12 +69,23 @@ def format_pair(p: Pair) -> str:
     return f"  {p.split} {p.item_id}  ~  {p.reference} {p.match_id}  [{detail}]"
 
 
+def _radius_text(t: dict[str, Any]) -> str:
+    """The near-duplicate rule as used: the radius per reference split and its expected chance matches."""
+    by_ref = t.get("near_hamming_by_reference") or {"train": t["near_hamming"]}
+    chance = t.get("expected_chance_matches") or {}
+    refs = ", ".join(f"{ref} <= {r}" + (f" ({chance[ref]:.2g} chance matches per image)" if ref in chance else "")
+                     for ref, r in by_ref.items())
+    confirm = (f"confirmed at thumbnail corr >= {t['near_correlation']} "
+               f"(>= {t['confirm_correlation']} in crowded neighbourhoods)" if "near_correlation" in t
+               else f"low-information matches confirmed at thumbnail corr >= {t['confirm_correlation']}")
+    return f"near = pHash {refs}; {confirm}"
+
+
 def format_report(report: ContaminationReport, examples: int = 8) -> str:
     """The text of ``bench check``: thresholds, counts per detector and split, example pairs."""
     lines = [f"contamination check: {report.task} "
              f"({', '.join(f'{k} {v}' for k, v in report.sizes.items())}); "
-             f"near = pHash <= {report.thresholds['near_hamming']}, low-information matches confirmed at "
-             f"thumbnail corr >= {report.thresholds['confirm_correlation']}"]
+             f"{_radius_text(report.thresholds)}"]
     for split in ("test", "target_test"):
         if split not in report.sizes:
             continue
