@@ -149,6 +149,13 @@ class GroupState:
         self.identities = cell_identities(planner, task, group.encoder, group.cells, self.manifests,
                                           self.encoder, self.reference)
 
+    def encoder_info(self, cell: Cell) -> dict[str, Any]:
+        """The planner's ``encoder_info`` with the input size the loaded encoder really has (an
+        encoder at its native size, such as raw pixels, only knows it once it sees the task)."""
+        info = self.session.planner.encoder_info(cell.encoder, self.task)
+        info["resolution"] = int(self.encoder.input_size)
+        return info
+
     def load_encoder(self, pretrained: bool) -> Any:
         return load_encoder(self.session.planner, self.group.encoder, self.task, self.group.device, pretrained)
 
@@ -181,7 +188,7 @@ class GroupState:
             strategy=self.strategies[cell.strategy], kind=self.kinds[cell.strategy], encoder=self.encoder,
             encoder_total=self.encoder_total, encoder_meta=self.meta, load_encoder=self._cell_encoder(cell),
             features=self.features, device=self.group.device,
-            record=base_record(cell, self.task, self.group.device, planner.encoder_info(cell.encoder, self.task),
+            record=base_record(cell, self.task, self.group.device, self.encoder_info(cell),
                                self.identities[cell.key()]),
             report=self.report, reference=self.reference,
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),

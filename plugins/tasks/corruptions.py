@@ -221,5 +221,5 @@ def load_corrupted_task(request: TaskRequest):
         f"of the same pool/test, per-item seed from hash(seed={seed}, id, corruption, severity)",
         skipped_items=base.skipped_items,
         native_size=base.native_size,
-        extra={"corruption": corruption, "severity": severity, "amount": amount},
+        extra={**base.extra, "corruption": corruption, "severity": severity, "amount": amount},
     )
