@@ -28,7 +28,8 @@ from bench.tasks import Split, TaskData
 
 MAX_TRAIN = 600
 MAX_TEST = 400
-PROBE_C = 10.0
+#: The linear probe's default penalty (chosen by benchmarks/probe_C.py on a pool carve-out).
+PROBE_C = 100.0
 
 _original_cache: dict[tuple[Any, ...], float] = {}
 
@@ -58,10 +59,11 @@ def reference_splits(reference: TaskData, seed: int = 0, max_train: int = MAX_TR
 
 def probe_accuracy(encoder: Encoder, train: Split, test: Split, device: str = "cpu", seed: int = 0) -> float:
     """Linear-probe accuracy of ``encoder``'s backbone: fit on ``train`` features, score on ``test``."""
-    from bench.probe import fit_logistic, l2_normalise
+    from bench.probe import FeatureScale, fit_logistic
 
-    x_train = l2_normalise(encode(encoder, train.images, len(train), device=device))
-    x_test = l2_normalise(encode(encoder, test.images, len(test), device=device))
+    raw_train = encode(encoder, train.images, len(train), device=device)
+    scale = FeatureScale.fit(raw_train)  # the linear probe's scaling: centred, one global scale
+    x_train, x_test = scale(raw_train), scale(encode(encoder, test.images, len(test), device=device))
     y_train = np.asarray(train.labels)
     if len(np.unique(y_train)) < 2:
         return float((np.asarray(test.labels) == y_train[0]).mean())

@@ -1,6 +1,7 @@
-"""``linear-probe``: multinomial logistic regression on frozen, cached, L2-normalised features.
+"""``linear-probe``: multinomial logistic regression on frozen, cached features, centred and globally scaled.
 
-L2 penalty ``C`` (default 10 on unit-norm features). With ``tune = true`` the penalty is chosen
+L2 penalty ``C`` (default 100, chosen on a pool carve-out by ``benchmarks/probe_C.py``; features centred on
+the budget's mean and divided by one global scale, so magnitude is kept). With ``tune = true`` the penalty is chosen
 by stratified cross-validation *inside the budget* over a grid of C values (never on test);
 budgets with fewer than two items per class cannot be cross-validated and keep the default
 (recorded in the cell's info).
@@ -25,10 +26,10 @@ def bench_register_strategies():
     return [
         StrategySpec(
             name="linear-probe",
-            description="logistic regression on frozen L2-normalised features (cached, one encoder pass)",
+            description="logistic regression on frozen, centred, globally scaled features (cached, one encoder pass)",
             loader="bench_plugins.strategies._linear_probe:LinearProbe",
             kind="features",
-            defaults={"C": 10.0, "tune": False, "max_iter": 2000, "head_init": "random"},
+            defaults={"C": 100.0, "tune": False, "max_iter": 2000, "head_init": "random"},
             tunable={"C": C_GRID},
         )
     ]
