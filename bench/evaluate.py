@@ -20,6 +20,7 @@ from bench.plan import Cell
 from bench.results import jsonable
 from bench.strategies import FitContext, Strategy
 from bench.tasks import Split, TaskData
+from bench.tune import fit_with_tuning
 from bench.views import LabelFreeSplit, LabelledSplit, gated_features
 
 
@@ -49,6 +50,8 @@ class CellJob:
     reference: TaskData | None = None
     #: test items whose content is in this budget's manifest (None: not checked)
     budget_content_copies: int | None = None
+    #: the strategy's spec: its ``tunable`` grid drives ``--tune`` (cross-validation inside the budget)
+    spec: Any = None
     progress: Callable[[str], None] = lambda message: None
 
 
@@ -80,7 +83,8 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     try:
         with PeakMemory(job.device) as mem:
             seed_everything(cell.seed)
-            fitted = job.strategy.fit(ctx)
+            fitted = (job.strategy.fit(ctx) if job.spec is None
+                      else fit_with_tuning(job.strategy, job.spec, ctx, reseed=seed_everything))
             open_after_fit()
             pred = np.asarray(fitted.predict(test))
             metrics = classification_metrics(task.test.labels, pred, task.num_classes)

@@ -20,6 +20,7 @@ from bench.budgets import Budget, parse_budgets
 from bench.errors import UserError
 from bench.specs import EncoderMeta, EncoderSpec, StrategySpec, TaskSpec
 from bench.tasks import TaskData
+from bench.tunables import check_tune_request
 
 DEFAULT_ENCODERS = ("efficientnet-lite0", "pixels")
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "finetune")
@@ -210,6 +211,8 @@ class Planner:
             if name not in self.encoder_specs and name.split(":")[0] not in bare:
                 raise UserError(f"--weights {name}=...: encoder {name!r} is not in this run "
                                 f"({', '.join(self.encoder_specs)})")
+        # before check_options: its message for a strategy with nothing to tune is the clearer one
+        check_tune_request(self.strategy_specs, cfg.options)
         check_options(self.strategy_specs, cfg.options)
         self.configs = {s.name: strategy_config(s, cfg.options) for s in self.strategy_specs}
         if cfg.forgetting not in ("auto", "off"):

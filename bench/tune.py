@@ -6,7 +6,7 @@ a stratified k-fold split of ``ctx.labelled`` (a sub-budget, through a context t
 own with a smaller ``labelled``) and predicts the held-out fold through a label-free view; the
 candidate with the best mean held-out accuracy is refitted on the whole budget. No strategy knows
 about tuning, and nothing but the labelled budget (and, for domain adaptation, the unlabelled
-target images the cell may see anyway) is read. :func:`check_tune_request` refuses ``--tune`` at
+target images the cell may see anyway) is read. :func:`bench.tunables.check_tune_request` refuses ``--tune`` at
 plan time for strategies that declare nothing to tune.
 
 Rules (docs/defaults.md): ``k = min(5, smallest class count)``; a budget with fewer than two items
@@ -19,8 +19,7 @@ the first error is raised.
 from __future__ import annotations
 
 import itertools
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,52 +27,12 @@ import numpy as np
 from bench.errors import UserError
 from bench.specs import StrategySpec
 from bench.strategies import FitContext, Fitted, Strategy
+from bench.tunables import wants_tune
 from bench.views import LabelFreeSplit, LabelledSplit
 
 #: What the record's ``info["tuned"]`` says when the budget cannot be cross-validated.
 TOO_SMALL = "budget too small, defaults used"
 MAX_FOLDS = 5
-
-
-def _wants_tune(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def check_tune_request(strategy_specs: Iterable[StrategySpec], options: Iterable[tuple[str | None, str, Any]],
-                       warn: Callable[[str], None] | None = None) -> None:
-    """Refuse ``--tune`` where it cannot apply, with one line (a :class:`UserError`).
-
-    ``tune`` aimed at a strategy (``--set knn.tune=true``) that declares no tunable options, or a
-    plain ``--tune`` in a run where no strategy declares any, is refused, naming the strategy and
-    those in the run that support it. In a run that mixes strategies, a plain ``--tune`` applies
-    to those that declare tunables; the others are listed once through ``warn`` (stderr).
-    """
-    specs = list(strategy_specs)
-    tunable = [s.name for s in specs if s.tunable]
-    fixed = [s.name for s in specs if not s.tunable]
-    supported = f"strategies in this run that support it: {', '.join(tunable)}" if tunable else \
-        "no strategy in this run declares tunable options (see `bench list strategies`)"
-    untargeted = False
-    for target, key, value in options:
-        if key != "tune" or not _wants_tune(value):
-            continue
-        if target is None:
-            untargeted = True
-        elif target in fixed:
-            raise UserError(f"--tune: strategy {target!r} declares no tunable options; {supported}")
-    if not untargeted or not fixed:
-        return
-    if not tunable:
-        raise UserError(f"--tune: strateg{'y' if len(fixed) == 1 else 'ies'} {', '.join(map(repr, fixed))} "
-                        f"declare{'s' if len(fixed) == 1 else ''} no tunable options; {supported}")
-    (warn or _stderr)(f"bench: --tune applies to {', '.join(tunable)}; not to {', '.join(fixed)} "
-                      "(no tunable options), which run with their defaults")
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 def candidates(tunable: Mapping[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -154,7 +113,7 @@ def fit_with_tuning(strategy: Strategy, spec: StrategySpec, ctx: FitContext,
     state as an untuned fit. Fits run with ``tune`` off: a strategy's own search never runs twice.
     """
     config = dict(ctx.config)
-    if not spec.tunable or not _wants_tune(config.get("tune")):
+    if not spec.tunable or not wants_tune(config.get("tune")):
         return strategy.fit(ctx)
     config["tune"] = False
     budget = ctx.labelled if isinstance(ctx.labelled, LabelledSplit) else LabelledSplit.of(ctx.labelled)

@@ -192,6 +192,7 @@ class GroupState:
                                self.identities[cell.key()]),
             report=self.report, reference=self.reference,
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),
+            spec=planner.strategy(cell.strategy),
             progress=lambda msg: events("detail", msg),
         )
         return evaluate_cell(job)

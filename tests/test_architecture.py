@@ -15,7 +15,7 @@ CORE = ROOT / "bench"
 
 #: modules that must import without torch, timm, open_clip or torchvision
 TORCH_FREE = ("bench", "bench.plan", "bench.specs", "bench.registry", "bench.plugins", "bench.cli",
-              "bench.hookspecs", "bench.errors", "bench.extras", "bench.loading", "bench.recipes")
+              "bench.hookspecs", "bench.errors", "bench.extras", "bench.loading", "bench.recipes", "bench.tunables")
 MODEL_PACKAGES = ("torch", "torchvision", "timm", "open_clip", "peft")
 
 

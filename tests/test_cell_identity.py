@@ -42,7 +42,7 @@ def test_identical_rerun_skips_every_cell_and_records_carry_the_identity(tmp_pat
     probe = next(r for r in recs if r["strategy"] == "linear-probe")
     summary = probe["config_summary"]
     # every option value, not only the changed ones (config_id stays the human label)
-    assert summary["option.C"] == 10.0 and summary["option.max_iter"] == 2000 and probe["config_id"] == "default"
+    assert summary["option.C"] == 100.0 and summary["option.max_iter"] == 2000 and probe["config_id"] == "default"
     assert summary["protocol"] == results.PROTOCOL_VERSION == 2
     assert summary["encoder.input_size"] == 16 and summary["encoder.weights"] == "seed-1234"
     assert len(summary["encoder.fingerprint"]) == results.SUMMARY_DIGITS
@@ -72,7 +72,7 @@ def test_rerun_after_a_strategy_default_changed_runs_the_cells_again(tmp_path, p
     again = Runner(cfg, plugins).run()
     assert len(again) == 2 and {r["config"]["C"] for r in again} == {1.0}
     assert {r["config_id"] for r in again} == {"default"}
-    old = [r for r in read(tmp_path / "run") if r["config"]["C"] == 10.0]
+    old = [r for r in read(tmp_path / "run") if r["config"]["C"] == spec.defaults["C"]]
     assert old and old[0]["config_digest"] != again[0]["config_digest"]
 
 

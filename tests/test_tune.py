@@ -15,7 +15,8 @@ from bench.errors import UserError
 from bench.specs import StrategySpec
 from bench.strategies import FitContext, Fitted
 from bench.tasks import ArraySplit
-from bench.tune import TOO_SMALL, check_tune_request, fit_with_tuning, folds
+from bench.tunables import check_tune_request
+from bench.tune import TOO_SMALL, fit_with_tuning, folds
 from bench.views import LabelFreeSplit, LabelledSplit, gated_features
 from tests.conftest import run_cli
 
@@ -206,3 +207,35 @@ def test_bench_tune_runs_on_a_tiny_task_and_writes_its_choice(tmp_path):
     carve = report["carve_out"]
     assert carve["validation_items"] == 200 and carve["excluded_published"] > 0
     assert "knn_k" in result.stdout
+
+
+def test_tune_reaches_cells_through_the_harness(tmp_path, with_plugins, monkeypatch):
+    """--tune is wired into the runner: the record says what was chosen by cross-validation."""
+    from bench.plan import RunConfig
+    from bench.plugins import load_plugins
+    from bench.runner import Runner
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    cfg = RunConfig(encoders=["toy-cnn"], strategies=["linear-probe"], tasks=["toy-blobs"], budgets="5", seeds=1,
+                    out=tmp_path / "run", device="cpu", progress=False, forgetting="off",
+                    options=[(None, "tune", True)])
+    (rec,) = Runner(cfg, load_plugins()).run()
+    tuned = rec["info"]["tuned"]
+    assert rec["status"] == "ok" and set(tuned["chosen"]) == {"C"}
+    table = tuned["cv_accuracy"]
+    assert [row["values"]["C"] for row in table] == list(load_plugins().strategies.get("linear-probe").tunable["C"])
+    best = max(row["cv_accuracy"] for row in table)
+    assert tuned["chosen"] in [row["values"] for row in table if row["cv_accuracy"] == best]
+    assert tuned["folds"] >= 2
+
+
+def test_tune_for_a_strategy_with_nothing_to_tune_stops_the_run(tmp_path, with_plugins):
+    from bench.errors import UserError
+    from bench.plan import RunConfig
+    from bench.plugins import load_plugins
+    from bench.runner import Runner
+
+    cfg = RunConfig(encoders=["toy-cnn"], strategies=["prototype"], tasks=["toy-blobs"], budgets="5", seeds=1,
+                    out=tmp_path / "run", device="cpu", progress=False, options=[(None, "tune", True)])
+    with pytest.raises(UserError, match="prototype"):
+        Runner(cfg, load_plugins())
