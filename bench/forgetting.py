@@ -6,8 +6,8 @@ adapted backbone``: positive means the adaptation made the backbone worse on the
 minus original, the opposite sign; the leaderboard converts them when it reads them.) Pick a
 reference task that is not a near copy of the adapted task (``--forgetting TASK``): ``digits``
 and ``mnist5k`` are both handwritten digits, so adapting to one tends to help on the other.
-The probe is the ``linear-probe`` strategy's classifier: multinomial logistic regression (C = 10)
-on L2-normalised features, fitted on the reference task's train pool and scored on its test
+The probe is the ``linear-probe`` strategy's classifier: multinomial logistic regression (C = 100)
+on features centred and divided by one global scale, fitted on the reference task's train pool and scored on its test
 split. To keep it cheap on a CPU both are subsampled, stratified and seeded: at most
 ``max_train`` (600) pool and ``max_test`` (400) test images, the same items for the original and
 the adapted backbone, so the difference is paired.

@@ -17,9 +17,10 @@ defaults: the offline benchmark: encoders efficientnet-lite0,pixels; strategies
 scratch,linear-probe,finetune; task mnist5k; budgets 1,2,5,10,20 labels per class; 3 seeds.
 
 budgets: K (labels per class), nN (N labels in total, stratified), full (the whole pool).
-A budget's manifest depends only on (task, budget, seed) and is shared by every encoder and
-strategy (written to DIR/manifests/). Running the same command again resumes: finished cells
-are skipped, failed cells are tried again.
+A budget's manifest depends only on the train pool's content, the budget and the seed, and is
+shared by every encoder, strategy and task with that pool (written to DIR/manifests/). Running
+the same command again resumes: a cell is skipped only when a record with the same cell_id (its
+whole configuration, weights and data included) finished; failed cells are tried again.
 
 --resolution auto (default): each encoder's own input size, except that flexible-resolution
 encoders (CNNs) on small images (digits) use the smallest multiple of 32 that holds them, at
