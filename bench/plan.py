@@ -55,6 +55,8 @@ class RunConfig:
     download: bool = False
     pretraining_indexes: list[str] = field(default_factory=list)
     executor: str = "local"
+    #: the executor's settings (``--jobs``, ``--address``, ``--slurm-partition``, ...; bench.cli.executor_options)
+    executor_options: dict[str, Any] = field(default_factory=dict)
     #: reference task for forgetting: "auto" (the task's declared ``reference_task``), "off", or a task name
     forgetting: str = "auto"
     #: run the contamination checks (hash detectors per task, embedding detector per encoder)
