@@ -63,6 +63,10 @@ class RunConfig:
     contamination: bool = True
     dry_run: bool = False
     progress: bool = True
+    #: seconds a cell may run before it is recorded as failed (reason ``timeout``); None: no limit
+    cell_timeout: float | None = None
+    #: run only the cells whose latest record is ``failed`` (``--retry-failed``)
+    retry_failed: bool = False
 
 
 @dataclass(frozen=True)
