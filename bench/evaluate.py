@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from bench.budgets import ids_digest
+from bench.deadline import CellTimeout, cell_timeout, deadline
 from bench.plan import Cell
 from bench.results import jsonable
 from bench.strategies import FitContext, Strategy
@@ -81,7 +82,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     rec["device_info"] = deterministic_settings(job.device)
     start = time.perf_counter()
     try:
-        with PeakMemory(job.device) as mem:
+        with PeakMemory(job.device) as mem, deadline(cell_timeout()):
             seed_everything(cell.seed)
             fitted = (job.strategy.fit(ctx) if job.spec is None
                       else fit_with_tuning(job.strategy, job.spec, ctx, reseed=seed_everything))
@@ -107,7 +108,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
                 f = forgetting.measure(job.encoder, fitted.encoder, job.reference, job.device, seed=0)
                 metrics["reference_drop"] = f["reference_drop"]
                 rec["forgetting"] = f
-    except Exception as exc:
+    except (Exception, CellTimeout) as exc:  # MemoryError and CUDA's OutOfMemoryError are Exceptions
         rec.update(status="failed", reason=failure_reason(exc), error=f"{type(exc).__name__}: {exc}",
                    wall_s=round(time.perf_counter() - start, 3))
         return rec
@@ -135,9 +136,11 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
 def failure_reason(exc: BaseException) -> str:
     """Why a cell failed: ``diverged`` (a non-finite training loss: :mod:`bench.training` raises
     FloatingPointError), ``protocol`` (the strategy reached for what it may not see), ``oom`` (out of
-    memory) or ``error``. ``timeout`` is reserved for executors that stop a cell."""
+    memory: ``MemoryError`` or CUDA's "out of memory"), ``timeout`` (``--cell-timeout``) or ``error``."""
     from bench.views import ProtocolError
 
+    if isinstance(exc, CellTimeout):
+        return "timeout"
     if isinstance(exc, FloatingPointError):
         return "diverged"
     if isinstance(exc, ProtocolError):

@@ -25,6 +25,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,32 +96,96 @@ def identity(ingredients: dict[str, Any], budget: str, manifest: str | None, see
     return CellIdentity(cell_id, config_digest, jsonable(summary))
 
 
+#: The longest line read as a record (records are a few kB); a longer one is refused, not loaded.
+MAX_LINE_BYTES = 16 * 2**20
+
+
 class ResultsFile:
+    """``results.jsonl``: one record per line, appended by one writer (the run's lock holder).
+
+    A kill during an append can leave a torn last line (no newline at its end): :meth:`load`
+    reports it with a warning and leaves it out, and :meth:`drop_torn_tail` (called by the runner
+    before it appends) cuts it off, so the next record starts on a line of its own.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    def _lines(self) -> Iterator[tuple[int, bytes, bool]]:
+        """``(line number, bytes, complete)``; a line longer than :data:`MAX_LINE_BYTES` is an error."""
+        with self.path.open("rb") as f:
+            lineno = 0
+            while True:
+                line = f.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    return
+                lineno += 1
+                if len(line) > MAX_LINE_BYTES:
+                    raise UserError(f"{self.path}:{lineno} is longer than {MAX_LINE_BYTES // 2**20} MiB, not a "
+                                    "transfer-bench record; use another --out")
+                yield lineno, line, line.endswith(b"\n")
+
+    def torn_tail(self) -> int:
+        """Bytes of a torn last line (0 if the file ends with a newline or does not exist)."""
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            pos = size
+            while pos > 0:  # walk back to the last newline
+                step = min(65536, pos)
+                f.seek(pos - step)
+                chunk = f.read(step)
+                nl = chunk.rfind(b"\n")
+                if nl >= 0:
+                    return size - (pos - step + nl + 1)
+                pos -= step
+            return size
+
+    def drop_torn_tail(self, log: Any = None) -> int:
+        """Cut off a torn last line left by an interrupted append; returns the bytes dropped."""
+        torn = self.torn_tail()
+        if torn:
+            size = self.path.stat().st_size
+            with self.path.open("r+b") as f:
+                f.truncate(size - torn)
+                f.flush()
+                os.fsync(f.fileno())
+            msg = (f"{self.path}: dropped a torn last line ({torn} bytes) left by an interrupted write; "
+                   "its cell runs again")
+            (log or _warn)(msg)
+        return torn
+
     def load(self) -> list[dict[str, Any]]:
-        """Every record; a line that is not a JSON object is an error naming the file and line."""
+        """Every record; a line that is not a JSON object is an error naming the file and line
+        (a torn last line is left out with a warning)."""
         if not self.path.exists():
             return []
         records = []
-        with self.path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
+        for lineno, raw, complete in self._lines():
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if not complete:
+                    _warn(f"{self.path}:{lineno}: torn last line ({len(raw)} bytes, an interrupted write) left out")
                     continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UserError(
-                        f"{self.path}:{lineno} is not valid JSONL ({exc.msg}); "
-                        "fix or delete that line, or use another --out"
-                    ) from None
-                if not isinstance(rec, dict) or "status" not in rec or "encoder" not in rec:
-                    raise UserError(f"{self.path}:{lineno} is not a transfer-bench record; use another --out")
-                if rec.get("schema", 0) > SCHEMA_VERSION:
-                    raise UserError(f"{self.path}:{lineno} has record schema {rec['schema']}, newer than this "
-                                    f"transfer-bench ({SCHEMA_VERSION}); upgrade transfer-bench")
-                records.append(rec)
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                raise UserError(f"{self.path}:{lineno} is not valid JSONL ({why}); "
+                                "fix or delete that line, or use another --out") from None
+            if not isinstance(rec, dict) or "status" not in rec or "encoder" not in rec:
+                raise UserError(f"{self.path}:{lineno} is not a transfer-bench record; use another --out")
+            schema = rec.get("schema", 0)
+            if not isinstance(schema, int) or isinstance(schema, bool):
+                raise UserError(f"{self.path}:{lineno} has a record schema {_short(schema)} that is not a number; "
+                                "use another --out")
+            if schema > SCHEMA_VERSION:
+                raise UserError(f"{self.path}:{lineno} has record schema {schema}, newer than this "
+                                f"transfer-bench ({SCHEMA_VERSION}); upgrade transfer-bench")
+            records.append(rec)
         return records
 
     def done_keys(self) -> set[tuple[Any, ...]]:
@@ -128,16 +193,34 @@ class ResultsFile:
 
     def done_ids(self) -> set[str]:
         """``cell_id`` of every finished (``ok`` or ``skipped``) cell; schema-1 records have none."""
-        return {r["cell_id"] for r in self.load() if r.get("status") in ("ok", "skipped") and r.get("cell_id")}
+        return {str(r["cell_id"]) for r in self.load() if r.get("status") in ("ok", "skipped") and r.get("cell_id")}
+
+    def failed_ids(self) -> set[str]:
+        """``cell_id`` of every cell whose latest record is ``failed`` (what ``--retry-failed`` runs)."""
+        return {str(r["cell_id"]) for r in latest(self.load()) if r.get("status") == "failed" and r.get("cell_id")}
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record as one line, in one write, flushed to disk before returning."""
-        line = json.dumps(record, sort_keys=True, default=json_default) + "\n"
+        """Append one record as one line, in one ``write`` on an ``O_APPEND`` descriptor, on disk
+        (fsync) before returning: a kill leaves the line whole or torn at the end, never mixed."""
+        data = (json.dumps(record, sort_keys=True, default=json_default) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _warn(message: str) -> None:
+    print(f"bench: warning: {message}", file=sys.stderr)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

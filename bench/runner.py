@@ -13,7 +13,9 @@ Workers run groups with :func:`bench.worker.run_group`; only this driver writes 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
 import sys
 import uuid
 import warnings
@@ -28,6 +30,7 @@ from bench.errors import UserError
 from bench.loading import TaskLoader, cache_root
 from bench.plan import Cell, Plan, Planner, RunConfig, check_device_name
 from bench.results import ResultsFile, base_record
+from bench.runlock import RunLock
 from bench.tasks import TaskData
 from bench.worker import (
     CellGroup,
@@ -112,12 +115,23 @@ class Runner:
     # running -------------------------------------------------------------------------------------
 
     def run(self) -> list[dict[str, Any]]:
+        """Run the pending cells, holding ``--out`` (:class:`bench.runlock.RunLock`: a second run on
+        the same folder refuses at once, naming this one)."""
         _check_writable(self.out)
+        with RunLock(self.out), _cell_timeout(self.cfg.cell_timeout):
+            self.results.drop_torn_tail(self.log)  # an append killed half-way: that cell runs again
+            return self._run()
+
+    def _run(self) -> list[dict[str, Any]]:
         done = self.results.done_ids()  # also validates an existing results file
+        if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
+            failed = self.results.failed_ids()
+            self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
+            done = _AllBut(failed)
         self.device = resolve_device(self.cfg.device)
         plan = self.plan()
         new_records: list[dict[str, Any]] = []
-        for cell, reason in plan.skips:
+        for cell, reason in ([] if self.cfg.retry_failed else plan.skips):
             task = self.load_task(cell.task)
             ident = cell_identities(self.planner, task, cell.encoder, [cell], None)[cell.key()]
             if ident.cell_id not in done:
@@ -150,7 +164,7 @@ class Runner:
         again): cheap for the built-ins (a second or two for EfficientNet-Lite0, nothing for
         pixels), and skipped entirely on a fresh run, where nothing can be done yet.
         """
-        if not done:
+        if not done and not isinstance(done, _AllBut):
             return list(cells)
         keep: set[tuple[Any, ...]] = set()
         for task_name in self.task_specs:
@@ -204,6 +218,30 @@ def _takes_cells(executor: Any) -> bool:
         return False
     required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(required) >= 2
+
+
+class _AllBut(set[str]):
+    """Every ``cell_id`` except the given ones counts as done (``--retry-failed``)."""
+
+    def __contains__(self, item: object) -> bool:
+        return not super().__contains__(item)
+
+
+@contextlib.contextmanager
+def _cell_timeout(seconds: float | None) -> Iterator[None]:
+    """``--cell-timeout`` for the cells of this run, through :data:`bench.deadline.TIMEOUT_ENV`
+    (inherited by worker processes started during the run)."""
+    from bench.deadline import TIMEOUT_ENV
+
+    old = os.environ.pop(TIMEOUT_ENV, None)
+    if seconds is not None:
+        os.environ[TIMEOUT_ENV] = repr(float(seconds))
+    try:
+        yield
+    finally:
+        os.environ.pop(TIMEOUT_ENV, None)
+        if old is not None:
+            os.environ[TIMEOUT_ENV] = old
 
 
 def _check_writable(out: Path) -> None:

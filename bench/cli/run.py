@@ -21,6 +21,8 @@ A budget's manifest depends only on the train pool's content, the budget and the
 shared by every encoder, strategy and task with that pool (written to DIR/manifests/). Running
 the same command again resumes: a cell is skipped only when a record with the same cell_id (its
 whole configuration, weights and data included) finished; failed cells are tried again.
+--retry-failed runs only the failed ones. A second run on the same --out refuses at once,
+naming the run that holds it; a killed run leaves no lock behind and resumes where it stopped.
 
 --resolution auto (default): each encoder's own input size, except that flexible-resolution
 encoders (CNNs) on small images (digits) use the smallest multiple of 32 that holds them, at
@@ -93,6 +95,11 @@ def add_run_parser(sub: Any) -> None:
                    "e.g. digits for mnist5k), off, or a task name")
     r.add_argument("--no-contamination", action="store_true", default=None,
                    help="skip the contamination checks (duplicates between test and train)")
+    r.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+                   help="record a cell still running after SECONDS as failed (reason timeout) and go on")
+    r.add_argument("--retry-failed", action="store_true", default=None,
+                   help="run exactly the cells whose latest record failed (a plain resume retries them too, "
+                   "after the cells never run)")
     r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--format", default="github", help="leaderboard format printed at the end")
@@ -110,17 +117,51 @@ def _load_toml(path: str) -> dict[str, Any]:
         raise UserError(f"config file {path!r} is not valid TOML: {exc}") from None
 
 
+_STR, _INT, _NUM, _BOOL, _TABLE = "a string", "an integer", "a number", "true or false", "a table"
+_NAMES = "a string or a list of strings"
+#: The type each run.toml key takes (``bench run -c``): a wrong one is one line naming key, value and type.
+TOML_TYPES = {
+    "encoders": _NAMES, "strategies": _NAMES, "tasks": _NAMES, "pretraining_index": _NAMES,
+    "budgets": "a string, an integer or a list of them", "seeds": _INT, "out": _STR, "device": _STR,
+    "resolution": "an integer or \"auto\"", "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
+    "executor": _STR, "layer_decay": _NUM, "lora_rank": _INT, "lora_alpha": _NUM, "head_init": _STR, "tune": _BOOL,
+    "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _NAMES:
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    if kind.startswith("a string, an integer"):
+        items = value if isinstance(value, list) else [value]
+        return all(isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in items)
+    return {_STR: isinstance(value, str), _INT: number and isinstance(value, int), _NUM: number,
+            _BOOL: isinstance(value, bool), _TABLE: isinstance(value, dict)}.get(
+        kind, isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)))
+
+
+def check_toml_types(path: str, file_cfg: dict[str, Any]) -> None:
+    """Every key of a run.toml has the type :data:`TOML_TYPES` gives it, else one line naming the fix."""
+    for key, value in file_cfg.items():
+        kind = TOML_TYPES.get(key)
+        if kind is not None and not _is(value, kind):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise UserError(f"config file {path!r}: {key} = {shown} should be {kind}")
+
+
 def run_config_from_args(args: argparse.Namespace) -> Any:
     from bench.plan import RunConfig
 
     file_cfg = _load_toml(args.config) if args.config else {}
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
-             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination"}
+             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed"}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
         raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; "
                         f"known keys: {', '.join(sorted(known))}")
+    check_toml_types(args.config, file_cfg)
 
     def pick(name: str, default: Any) -> Any:
         value = getattr(args, name, None)
@@ -171,6 +212,11 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.executor = str(pick("executor", cfg.executor))
     cfg.forgetting = str(pick("forgetting", cfg.forgetting))
     cfg.contamination = not bool(pick("no_contamination", False))
+    timeout = pick("cell_timeout", None)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise UserError(f"--cell-timeout {timeout!r}: use a positive number of seconds")
+    cfg.cell_timeout = None if timeout is None else float(timeout)
+    cfg.retry_failed = bool(pick("retry_failed", False))
     cfg.dry_run = bool(args.dry_run)
     cfg.progress = not args.no_progress
     return cfg
