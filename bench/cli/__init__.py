@@ -9,6 +9,7 @@
     bench check TASK [--json]        bench index build FOLDER -o FILE
     bench cache {info,clear}
     bench tune STRATEGY --task T --encoder E [--option KEY=V1,V2] [--budgets 10,20] [--seeds 2]
+    bench rank --tasks T --encoders A,B [--budget 10] [--seeds N] [--against RUN_DIR] [--json]
 
 User mistakes exit with status 2 and one line on stderr, never a traceback.
 """
@@ -22,6 +23,7 @@ from bench import __version__
 from bench.cli.board import add_board_parsers, cmd_cache, cmd_leaderboard, cmd_publish
 from bench.cli.check import add_check_parsers, cmd_check, cmd_index
 from bench.cli.listing import add_list_parser, cmd_list
+from bench.cli.rank import add_rank_parser, cmd_rank
 from bench.cli.run import add_run_parser, cmd_run, run_config_from_args
 from bench.cli.tune import add_tune_parser, cmd_tune
 from bench.errors import PluginError, UserError
@@ -29,7 +31,8 @@ from bench.errors import PluginError, UserError
 __all__ = ["build_parser", "main", "run_config_from_args"]
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "publish": cmd_publish,
-            "cache": cmd_cache, "check": cmd_check, "index": cmd_index, "tune": cmd_tune}
+            "cache": cmd_cache, "check": cmd_check, "index": cmd_index, "tune": cmd_tune,
+            "rank": cmd_rank}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_board_parsers(sub)
     add_check_parsers(sub)
     add_tune_parser(sub)
+    add_rank_parser(sub)
     return p
 
 
