@@ -8,6 +8,11 @@ yields the records as cells finish, in any order; the runner alone appends them 
 and loads plugins through their entry points: plugins registered in code
 (``load_plugins(extra=...)``) exist only in the driver's process.
 
+An executor's settings (``--jobs``, ``--address``, ``--slurm-partition``, ...) travel in
+``group.config.executor_options``; :func:`take_options` reads them from the first group and
+refuses the ones the executor does not take. An executor that ships groups elsewhere collects the
+groups whose job failed in :class:`GroupFailures` and reports them once the others have finished.
+
 Executors written against the first API (``run(cells, run_cell)``, one call per group, cells run
 in the driver's process) still work: the runner detects the two-argument signature and adapts, with
 a ``DeprecationWarning``.
@@ -15,9 +20,11 @@ a ``DeprecationWarning``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from bench.errors import UserError
 from bench.worker import CellGroup, run_group
 
 
@@ -38,3 +45,43 @@ class LocalExecutor:
             return
         for group in groups:
             yield from run_group(group)
+
+
+def take_options(groups: Iterable[CellGroup], executor: str,
+                 accepted: Iterable[str]) -> tuple[dict[str, Any], Iterator[CellGroup]]:
+    """The run's executor options (from the first group) and the groups, none consumed.
+
+    An option ``executor`` does not take is a :class:`~bench.errors.UserError` naming the ones it does.
+    """
+    it = iter(groups)
+    first = next(it, None)
+    if first is None:
+        return {}, iter(())
+    options = dict(first.config.executor_options)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        takes = ", ".join(sorted(accepted)) or "none"
+        raise UserError(f"executor option {unknown[0]!r} does not apply to --executor {executor}; "
+                        f"it takes: {takes}")
+    return options, itertools.chain([first], it)
+
+
+class GroupFailures:
+    """Groups whose job failed as a whole (a killed process, a lost node, a time limit): their
+    cells have no record, so the same command resumes them."""
+
+    def __init__(self, executor: str) -> None:
+        self.executor = executor
+        self.failed: list[tuple[CellGroup, BaseException]] = []
+
+    def add(self, group: CellGroup, exc: BaseException) -> None:
+        self.failed.append((group, exc))
+
+    def raise_if_any(self, total: int) -> None:
+        if not self.failed:
+            return
+        group, exc = self.failed[0]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise UserError(f"{len(self.failed)} of {total} cell groups failed on --executor {self.executor} "
+                        f"(first: {group.task} | {group.encoder}: {reason}); their cells have no record: "
+                        "run the same command again to resume them")

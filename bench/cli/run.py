@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.board import check_format
+from bench.cli.executor_options import TOML_KEYS, add_executor_options, executor_options
 from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list
 from bench.errors import UserError
 
@@ -90,7 +91,8 @@ def add_run_parser(sub: Any) -> None:
                    help="choose hyper-parameters by cross-validation inside the budget (never on test)")
     add_data_options(r)
     add_pretraining_index_option(r)
-    r.add_argument("--executor", help="where cells run (default local)")
+    r.add_argument("--executor", help="where cells run: local (default), ray, submitit (bench list executors)")
+    add_executor_options(r)
     r.add_argument("--forgetting", help="reference task for forgetting: auto (the task's declared reference, "
                    "e.g. digits for mnist5k), off, or a task name")
     r.add_argument("--no-contamination", action="store_true", default=None,
@@ -156,7 +158,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     file_cfg = _load_toml(args.config) if args.config else {}
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
-             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed"}
+             "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed",
+             *TOML_KEYS}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
         raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; "
@@ -210,6 +213,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     # the flag's default is [] (it appends), so the config file's list applies when no flag was given
     cfg.pretraining_indexes = list(args.pretraining_index) or as_list(file_cfg.get("pretraining_index", []))
     cfg.executor = str(pick("executor", cfg.executor))
+    cfg.executor_options = executor_options(args, file_cfg)
     cfg.forgetting = str(pick("forgetting", cfg.forgetting))
     cfg.contamination = not bool(pick("no_contamination", False))
     timeout = pick("cell_timeout", None)

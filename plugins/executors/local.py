@@ -1,4 +1,4 @@
-"""The ``local`` executor: cell groups run one after another in this process."""
+"""The ``local`` executor: cell groups one after another in this process, or in ``--jobs N`` worker processes."""
 
 from __future__ import annotations
 
@@ -8,5 +8,5 @@ from bench.specs import ExecutorSpec
 
 @bench.hookimpl
 def bench_register_executors():
-    return [ExecutorSpec(name="local", description="run cells one after another in this process",
-                         loader="bench.executors:LocalExecutor")]
+    return [ExecutorSpec(name="local", description="this process, group after group; --jobs N: N worker processes",
+                         loader="bench_plugins.executors._local:LocalExecutor")]

@@ -1,0 +1,68 @@
+"""The ``ray`` executor: one Ray task per cell group (task x encoder), records streamed back as tasks finish.
+
+A task runs :func:`bench.worker.run_group_records` on the pickled :class:`~bench.worker.CellGroup`,
+so the group's cells share the loaded encoder and its cached features; the driver waits with
+``ray.wait`` and yields each finished group's records (it alone appends them). ``--address``
+joins a running cluster (``auto`` or ``HOST:PORT``); without it a local Ray instance is started
+for the run and shut down after it. An instance already initialised in this process (a test, a
+notebook) is used as it is. Resources per task: ``--cpus-per-task`` (default 1) and
+``--gpus-per-task`` (default 1 with ``--device cuda``, else 0; fractions share a GPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import ray
+
+from bench.errors import UserError
+from bench.executors import GroupFailures, take_options
+from bench.worker import CellGroup, run_group_records
+
+OPTIONS = ("address", "cpus_per_task", "gpus_per_task")
+
+
+class RayExecutor:
+    """One Ray task per (task, encoder) group."""
+
+    def run(self, groups: Iterable[CellGroup]) -> Iterator[dict[str, Any]]:
+        options, pending = take_options(groups, "ray", OPTIONS)
+        todo = list(pending)
+        if not todo:
+            return
+        started = _connect(options.get("address"))
+        try:
+            yield from _run(todo, options)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _connect(address: str | None) -> bool:
+    """Join ``address`` (or start a local instance); True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except ConnectionError as exc:
+        raise UserError(f"--address {address}: no Ray cluster there ({str(exc).splitlines()[0]}); start one "
+                        "with `ray start --head`, or leave out --address to start a local instance") from None
+    return True
+
+
+def _run(groups: list[CellGroup], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    gpus = options.get("gpus_per_task", 1 if groups[0].device.startswith("cuda") else 0)
+    task = ray.remote(run_group_records).options(num_cpus=options.get("cpus_per_task", 1), num_gpus=gpus)
+    refs = {task.remote(g): g for g in groups}
+    failures = GroupFailures("ray")
+    while refs:
+        [ready], _ = ray.wait(list(refs), num_returns=1)
+        group = refs.pop(ready)
+        try:
+            records = ray.get(ready)
+        except ray.exceptions.RayError as exc:
+            failures.add(group, exc)
+            continue
+        yield from records
+    failures.raise_if_any(len(groups))
