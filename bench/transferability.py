@@ -50,22 +50,31 @@ def _check(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _evidence(s: np.ndarray, z: np.ndarray, y_norm2: float, n: int, d: int,
               tol: float = 1e-10, max_iter: int = 1000) -> float:
-    """Maximised log evidence / n for one target column, given the singular values ``s`` of the
-    feature matrix and ``z = U^T y`` (its left singular vectors against the target)."""
+    """Maximised log evidence / n for one target column, given the non-zero singular values ``s``
+    of the feature matrix and ``z = U^T y`` (its left singular vectors against the target).
+
+    When the features interpolate the target (``n`` <= rank) the noise precision ``beta`` grows
+    without bound; the iteration stops at the last finite (alpha, beta) before it overflows."""
     sigma = s**2
+    rest = max(y_norm2 - float(z @ z), 0.0)  # the target's part outside the features' span
+
+    def terms(alpha: float, beta: float) -> tuple[float, float, float]:
+        gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
+        m2 = float(np.sum((beta * s * z / (alpha + beta * sigma)) ** 2))
+        return gamma, m2, float(np.sum((alpha / (alpha + beta * sigma) * z) ** 2)) + rest
+
     alpha, beta = 1.0, 1.0
     for _ in range(max_iter):
-        shrink = beta * sigma / (alpha + beta * sigma)
-        gamma = float(shrink.sum())
-        m2 = float(np.sum((beta * s * z / (alpha + beta * sigma)) ** 2))
-        res2 = float(np.sum((alpha / (alpha + beta * sigma) * z) ** 2) + max(y_norm2 - float(z @ z), 0.0))
-        new_alpha, new_beta = gamma / max(m2, 1e-300), (n - gamma) / max(res2, 1e-300)
+        gamma, m2, res2 = terms(alpha, beta)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            new_alpha, new_beta = gamma / m2, (n - gamma) / res2
+        if not (np.isfinite(new_alpha) and np.isfinite(new_beta) and new_alpha > 0 and new_beta > 0):
+            break
         done = abs(new_alpha - alpha) <= tol * alpha and abs(new_beta - beta) <= tol * beta
-        alpha, beta = new_alpha, new_beta
+        alpha, beta = float(new_alpha), float(new_beta)
         if done:
             break
-    m2 = float(np.sum((beta * s * z / (alpha + beta * sigma)) ** 2))
-    res2 = float(np.sum((alpha / (alpha + beta * sigma) * z) ** 2) + max(y_norm2 - float(z @ z), 0.0))
+    _, m2, res2 = terms(alpha, beta)
     logdet = float(np.sum(np.log(alpha + beta * sigma))) + (d - len(s)) * np.log(alpha)
     evidence = (n / 2 * np.log(beta) + d / 2 * np.log(alpha) - n / 2 * np.log(2 * np.pi)
                 - beta / 2 * res2 - alpha / 2 * m2 - logdet / 2)
@@ -77,6 +86,8 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     f, y = _check(features, labels)
     n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)
+    rank = int(np.sum(s > s.max(initial=0.0) * max(n, d) * np.finfo(np.float64).eps))
+    u, s = u[:, :rank], s[:rank]  # a zero singular value adds log(alpha) to log|A|, as d - rank does
     out = []
     for c in np.unique(y):
         target = (y == c).astype(np.float64)
