@@ -25,6 +25,8 @@ from typing import Any
 from bench.budgets import parse_budget
 from bench.errors import UserError
 
+#: Metrics kept per (seed, manifest) in each cell, for the paired tests of :mod:`bench.ranking`.
+PAIRED_METRICS = ("accuracy", "target_accuracy")
 #: The recipe keys a head-start pair must share (when both configurations have them).
 RECIPE_KEYS = ("epochs", "min_steps", "max_steps", "batch_size", "augment", "weight_decay", "warmup_frac")
 
@@ -170,7 +172,11 @@ def _cell(rs: list[dict[str, Any]], fails: list[dict[str, Any]], expected: int,
             diffs.append(r["metrics"]["accuracy"] - s["metrics"]["accuracy"])
     if diffs:
         cell["head_start"] = _stats(diffs)
+    cell["by_seed"] = {f"{r['seed']}:{r.get('manifest_sha256') or ''}": {
+        m: float(r["metrics"][m]) for m in PAIRED_METRICS if isinstance(r["metrics"].get(m), (int, float))}
+        for r in rs}
     if rs:
+        cell["n_labelled"] = sum(float(r.get("n_labelled") or 0) for r in rs) / len(rs)
         cell["trainable_share"] = sum(r.get("trainable_share", 0.0) for r in rs) / len(rs)
         cell["trainable_params"] = max(r.get("trainable_params", 0) for r in rs)
         cell["wall_s"] = sum(r.get("wall_s", 0.0) for r in rs) / len(rs)
@@ -214,9 +220,10 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
         budgets = sorted({r["budget"] for r in recs}, key=budget_order)
         rows = []
         for key in keys:
-            _, enc, strat, _ck = key
+            _, enc, strat, ck = key
             label = f"{strat} {labels[key]}".strip()
-            row: dict[str, Any] = {"encoder": enc, "strategy": label, "config": labels[key], "budgets": {}}
+            row: dict[str, Any] = {"encoder": enc, "strategy": label, "config": labels[key], "config_key": ck,
+                                   "budgets": {}}
             for budget, rs in groups[key].items():
                 good = [r for r in rs if r["status"] == "ok"]
                 bad = [r for r in rs if r["status"] == "failed"]
