@@ -1,4 +1,4 @@
-"""Leaderboard tables, rendering, plots and the static site (aggregation: :mod:`bench.board`).
+"""Leaderboard tables and rendering (aggregation: :mod:`bench.board`, site: :mod:`bench.site`).
 
 Each cell shows the mean test accuracy over seeds with its 95% confidence interval (Student t,
 ``mean ± t(0.975, n-1) * sd / sqrt(n)``; one seed gives no interval), followed by ``(n/N)`` when
@@ -38,7 +38,9 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
         path = p if p.suffix == ".jsonl" else p / "results.jsonl"
         if not path.exists():
             raise UserError(f"no results found at {str(path)!r}; pass a folder written by `bench run --out DIR`")
-        records.extend(ResultsFile(path).load())
+        source = (p.parent if p.suffix == ".jsonl" else p).resolve().name
+        records.extend({**r, "provenance": r.get("provenance") or {"source": source}}
+                       for r in ResultsFile(path).load())
     by_config: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_config.setdefault(config_key(r), []).append(r)
@@ -202,65 +204,14 @@ def _html_escape(s: str) -> str:
 
 
 def plot_curves(board: dict[str, Any], path: Path) -> Path | None:
-    """Accuracy vs label budget, one panel per task (needs matplotlib; None without it)."""
-    try:
-        import matplotlib
+    """Accuracy vs labels per class (log axis, CI bands), one panel per task (None without matplotlib)."""
+    from bench.plots import learning_curves
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    tasks = list(board["tasks"].items())
-    if not tasks:
-        return None
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, (name, task) in zip(axes[0], tasks):
-        xs = list(range(len(task["budgets"])))
-        metric = "target_accuracy" if task["shifted"] else "accuracy"
-        for row in task["rows"]:
-            pts = [(x, row["budgets"][b][metric]) for x, b in zip(xs, task["budgets"])
-                   if metric in row["budgets"].get(b, {})]
-            if not pts:
-                continue
-            px = [p[0] for p in pts]
-            m = [100 * p[1]["mean"] for p in pts]
-            ci = [100 * (p[1]["ci95"] or 0.0) for p in pts]
-            ax.errorbar(px, m, yerr=ci, marker="o", capsize=3, label=f"{row['encoder']} / {row['strategy']}")
-        ax.set_xticks(xs, task["budgets"])
-        ax.set_xlabel("label budget")
-        ax.set_ylabel("target test accuracy %" if task["shifted"] else "test accuracy %")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return learning_curves(board, path)
 
 
-def publish(dirs: Iterable[str | Path], site: Path) -> Path:
-    """A static site: ``index.html`` (every table), ``results.jsonl`` (all records), a plot."""
-    records = load_records(dirs)
-    site = Path(site)
-    try:
-        site.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
-    board = aggregate(records)
-    with (site / "results.jsonl").open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True) + "\n")
-    plot = plot_curves(board, site / "curves.png")
-    img = '<p><img src="curves.png" alt="accuracy vs label budget"></p>' if plot else ""
-    html = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>transfer-bench leaderboard</title>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin-bottom:1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
-        "</style></head><body><h1>transfer-bench leaderboard</h1>"
-        f"<p>{sum(1 for r in records if r.get('status') == 'ok')} finished cells. "
-        "Accuracy in %, mean ± 95% CI over seeds; head-start is the paired difference against scratch. "
-        "Raw records: <a href='results.jsonl'>results.jsonl</a>.</p>"
-        f"{img}{render(board, 'html')}</body></html>\n"
-    )
-    (site / "index.html").write_text(html, encoding="utf-8")
-    return site
+def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
+    """The static site (:mod:`bench.site`): index, task pages, plots, results.json and results.jsonl."""
+    from bench.site import publish as build
+
+    return build(dirs, site, allow_invalid=allow_invalid)

@@ -1,4 +1,4 @@
-"""``bench leaderboard``, ``bench publish`` and ``bench cache``: what is done with finished runs."""
+"""``bench leaderboard``, ``bench publish``, ``bench validate`` and ``bench cache``: what is done with finished runs."""
 
 from __future__ import annotations
 
@@ -15,9 +15,20 @@ def add_board_parsers(sub: Any) -> None:
     lb.add_argument("dirs", nargs="+", metavar="DIR")
     lb.add_argument("--format", default="github", help="github (default), html, csv, latex, json")
 
-    pub = sub.add_parser("publish", help="write a static leaderboard site (index.html, results.jsonl, plots)")
+    pub = sub.add_parser("publish", help="validate and merge run folders into a static leaderboard site")
     pub.add_argument("dirs", nargs="+", metavar="DIR")
     pub.add_argument("--site", required=True, help="output folder, e.g. leaderboard/")
+    pub.add_argument("--allow-invalid", action="store_true",
+                     help="publish folders that fail `bench validate`, listing the problems on the page")
+
+    val = sub.add_parser("validate", help="check run folders against the record schema and the protocol")
+    val.add_argument("dirs", nargs="+", metavar="DIR")
+    val.add_argument("--against", metavar="RESULTS", help="published results.jsonl (or folder) whose label "
+                     "manifests a submission must match, e.g. leaderboard/")
+    # `bench validate` is newer than the command table in bench/cli/__init__.py: register it there
+    from bench import cli
+
+    cli.COMMANDS.setdefault("validate", cmd_validate)
 
     c = sub.add_parser("cache", help="inspect or clear the feature cache")
     c.add_argument("action", choices=["info", "clear"])
@@ -43,9 +54,21 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from bench import leaderboard
 
-    site = leaderboard.publish(args.dirs, Path(args.site))
+    site = leaderboard.publish(args.dirs, Path(args.site), allow_invalid=args.allow_invalid)
     print(f"wrote {site / 'index.html'}")
     return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Exit 0 when every folder is fit to publish, else 1 with one line per problem."""
+    from bench import validate
+
+    reference = [r for _, r in validate.read(Path(args.against))] if args.against else None
+    found = validate.problems(args.dirs, reference)
+    for p in found:
+        print(p)
+    print(f"{len(found)} problem(s) in {', '.join(args.dirs)}" if found else f"ok: {', '.join(args.dirs)}")
+    return 1 if found else 0
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
