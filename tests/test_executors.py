@@ -1,0 +1,160 @@
+"""The built-in executors: ``local --jobs N``, ``ray`` (a local Ray instance started by the test) and
+``submitit`` (its local executor) give the ``local`` records, resume each other's grids, report a
+failed group after the others' records, and refuse options that are not theirs in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import pytest
+
+from bench.cli import build_parser
+from bench.cli.run import run_config_from_args
+from bench.errors import UserError
+from bench.plan import RunConfig
+from bench.plugins import load_plugins
+from bench.runner import Runner
+from tests.conftest import run_cli
+
+VOLATILE = {"wall_s", "peak_mem_mb", "timestamp", "versions", "device_info"}
+#: two groups (one per task), two cells each, all on built-in plugins (workers load entry points only)
+GRID = dict(encoders=["pixels"], strategies=["linear-probe", "knn"], tasks=["digits", "mnist5k"], budgets="2",
+            seeds=1, device="cpu", progress=False, forgetting="off", contamination=False)
+
+
+def stable(records):
+    return sorted(json.dumps({k: v for k, v in r.items() if k not in VOLATILE}, sort_keys=True) for r in records)
+
+
+def run(out, executor="local", options=None, **kw):
+    cfg = RunConfig(**{**GRID, **kw}, out=out, executor=executor, executor_options=dict(options or {}))
+    return Runner(cfg, load_plugins()).run()
+
+
+@pytest.fixture(scope="module")
+def local_records(tmp_path_factory):
+    records = run(tmp_path_factory.mktemp("local") / "run")
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
+    return records
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+SUBMITIT_LOCAL = {"cluster": "local", "cpus_per_task": 1}
+
+
+def test_local_jobs_gives_the_local_records(tmp_path, local_records):
+    """Guards against worker processes giving other numbers than the driver (or losing a group)."""
+    records = run(tmp_path / "run", options={"jobs": 2})
+    assert stable(records) == stable(local_records)
+    assert stable(json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()) \
+        == stable(local_records)
+
+
+def test_ray_gives_the_local_records(tmp_path, local_records, ray_instance):
+    """Guards against the Ray executor running groups elsewhere than the started instance, or
+    changing records; the driver alone writes results.jsonl."""
+    records = run(tmp_path / "run", executor="ray")
+    assert stable(records) == stable(local_records)
+    assert ray_instance.is_initialized()  # an instance the caller started is left running
+
+
+def test_submitit_local_gives_the_local_records(tmp_path, local_records):
+    """Guards against the job array losing or changing records (one element per group)."""
+    pytest.importorskip("submitit")
+    records = run(tmp_path / "run", executor="submitit", options=SUBMITIT_LOCAL)
+    assert stable(records) == stable(local_records)
+    assert (tmp_path / "run" / "submitit").is_dir()  # job files under the run folder by default
+
+
+@pytest.mark.parametrize("executor,options", [("ray", {}), ("local", {"jobs": 2})])
+def test_an_executor_resumes_a_grid_local_started(tmp_path, local_records, executor, options, request):
+    """Guards against executors re-running finished cells or missing the rest of a grid (which
+    cells are pending is the driver's choice, the same for every executor)."""
+    if executor == "ray":
+        request.getfixturevalue("ray_instance")
+    first = run(tmp_path / "run", tasks=["digits"])
+    rest = run(tmp_path / "run", executor=executor, options=options)
+    assert {r["task"] for r in first} == {"digits"} and {r["task"] for r in rest} == {"mnist5k"}
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert stable(json.loads(line) for line in lines) == stable(local_records)
+
+
+def test_a_failed_group_is_reported_after_the_others_records(tmp_path):
+    """Guards against one failed worker job hiding the records of the groups that finished."""
+    from bench_plugins.executors._local import LocalExecutor
+
+    cfg = RunConfig(**{**GRID, "tasks": ["digits"]}, out=tmp_path / "run", executor_options={"jobs": 2})
+    runner = Runner(cfg, load_plugins())
+    runner.device = "cpu"
+    [good] = list(runner.groups(runner.plan().cells))
+    bad = dataclasses.replace(good, task="no-such-task")
+    got = []
+    with pytest.raises(UserError, match=r"1 of 2 cell groups failed on --executor local --jobs "
+                                        r"\(first: no-such-task \| pixels: .*run the same command again"):
+        for rec in LocalExecutor().run([bad, good]):
+            got.append(rec)
+    assert len(got) == 2 and {r["task"] for r in got} == {"digits"}
+
+
+@pytest.mark.parametrize("executor,options,message", [
+    ("ray", {"jobs": 2}, "executor option 'jobs' does not apply to --executor ray; it takes: address, "
+                         "cpus_per_task, gpus_per_task"),
+    ("local", {"address": "auto"}, "executor option 'address' does not apply to --executor local; it takes: jobs"),
+    ("submitit", {}, "--executor submitit: no Slurm here (sbatch not found)"),
+    ("submitit", {"cluster": "local", "gpus_per_task": 0.5}, "--gpus-per-task 0.5: --executor submitit takes a "
+                                                             "whole number of GPUs"),
+])
+def test_options_an_executor_does_not_take_are_refused(tmp_path, executor, options, message, monkeypatch):
+    """Guards against an option silently ignored (--jobs with ray) or Slurm silently replaced."""
+    pytest.importorskip(executor if executor != "local" else "bench")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(UserError) as err:
+        run(tmp_path / "run", executor=executor, options=options, tasks=["digits"], strategies=["knn"])
+    assert str(err.value).startswith(message)
+    assert not (tmp_path / "run" / "results.jsonl").exists() or \
+        (tmp_path / "run" / "results.jsonl").read_text() == ""
+
+
+def test_a_missing_cluster_package_is_one_line(tmp_path, monkeypatch):
+    """Guards against a ModuleNotFoundError traceback when the extra is not installed."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    line = r"^--executor ray needs the 'ray' package; pip install 'transfer-bench\[ray\]'$"
+    with pytest.raises(UserError, match=line):
+        run(tmp_path / "run", executor="ray", tasks=["digits"], strategies=["knn"])
+
+
+def test_flags_and_config_file_make_executor_options(tmp_path):
+    """Guards against executor flags being dropped or mistyped on their way to RunConfig."""
+    toml = tmp_path / "run.toml"
+    toml.write_text('executor = "submitit"\nslurm_time = 30\nslurm_partition = "gpu"\n[executor_option]\nmem_gb = 16\n')
+    args = build_parser().parse_args(["run", "-c", str(toml), "--slurm-partition", "a100", "--gpus-per-task", "2",
+                                      "--executor-option", "cluster=local", "--cpus-per-task", "4"])
+    cfg = run_config_from_args(args)
+    assert cfg.executor == "submitit"
+    assert cfg.executor_options == {"mem_gb": 16, "cluster": "local", "slurm_partition": "a100", "slurm_time": 30,
+                                    "cpus_per_task": 4, "gpus_per_task": 2}
+    args = build_parser().parse_args(["run", "--executor", "ray", "--address", "auto", "--gpus-per-task", "0.25"])
+    assert run_config_from_args(args).executor_options == {"address": "auto", "gpus_per_task": 0.25}
+    assert run_config_from_args(build_parser().parse_args(["run"])).executor_options == {}
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["--jobs", "0"], "bench: error: --jobs '0': use a positive integer"),
+    (["--jobs", "two"], "bench: error: --jobs 'two': use a positive integer"),
+    (["--gpus-per-task", "-1"], "bench: error: --gpus-per-task '-1': use a number >= 0"),
+    (["--executor-option", "cluster"], "bench: error: --executor-option 'cluster': expected KEY=VALUE"),
+])
+def test_bad_executor_flags_exit_2_with_one_line(argv, line):
+    """Guards against tracebacks (or silently ignored values) for bad executor flags."""
+    proc = run_cli("run", "--dry-run", "--tasks", "digits", "--encoders", "pixels", *argv)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(line), proc.stderr
+    assert "Traceback" not in proc.stderr
