@@ -224,6 +224,6 @@ def correlate(scores: Mapping[tuple[str, str], Mapping[str, float | None]], reco
         for est in ESTIMATORS:
             est_scores = {e: s.get(est) for (e, t), s in scores.items() if t == task}
             corr = rank_correlation(est_scores, by_encoder)
-            if corr["n"]:
+            if corr["n"] >= 2:  # one encoder has no order
                 rows.append({"task": task, "strategy": strategy, "budget": budget, "estimator": est, **corr})
     return rows

@@ -118,7 +118,7 @@ def test_pseudo_source_is_seeded():
 
 def test_rank_correlation_and_correlate():
     """Scores in the accuracy order give tau 1, reversed -1; correlate() groups run records by
-    (task, strategy, budget) and averages seeds, ignoring failed cells."""
+    (task, strategy, budget) and averages seeds, ignoring failed cells and groups with one encoder."""
     acc = {"a": 0.5, "b": 0.7, "c": 0.9}
     assert rank_correlation({"a": 1, "b": 2, "c": 3}, acc) == {"n": 3, "kendall_tau": 1.0, "weighted_tau": 1.0}
     assert rank_correlation({"a": 3, "b": 2, "c": 1}, acc)["kendall_tau"] == -1.0
@@ -127,10 +127,13 @@ def test_rank_correlation_and_correlate():
              "seed": s, "metrics": {"accuracy": a + 0.01 * s}} for e, a in acc.items() for s in (0, 1)]
     recs.append({"status": "failed", "encoder": "a", "task": "t", "strategy": "linear-probe", "budget": "10/class",
                  "seed": 2, "metrics": {"accuracy": 1.0}})
+    recs.append({"status": "ok", "encoder": "a", "task": "t", "strategy": "scratch", "budget": "10/class",
+                 "seed": 0, "metrics": {"accuracy": 0.3}})  # one encoder: no order, no row
     scores = {(e, "t"): {"logme": v, "knn": -v} for e, v in {"a": 0.1, "b": 0.2, "c": 0.3}.items()}
     rows = {r["estimator"]: r for r in correlate(scores, recs)}
     assert rows["logme"]["kendall_tau"] == 1.0 and rows["knn"]["kendall_tau"] == -1.0
     assert rows["logme"]["n"] == 3 and set(rows) == {"logme", "knn"}
+    assert {r["strategy"] for r in correlate(scores, recs)} == {"linear-probe"}
 
 
 @pytest.fixture(autouse=False)

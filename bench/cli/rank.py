@@ -134,7 +134,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
                    headers=["task", "encoder", "LogME", "LEEP", "NCE", "H-score", "kNN (LOO)", "s"],
                    floatfmt=".4f"))
     if corr is not None:
-        print(f"\nrank correlation with the accuracy measured in {args.against} (over the encoders both have)")
+        print(f"\nrank correlation with the accuracy measured in {args.against} "
+              "(over the encoders both have, at least two)")
         print(tabulate([[c["task"], c["strategy"], c["budget"], c["estimator"], c["n"], c["kendall_tau"],
                          c["weighted_tau"]] for c in corr],
                        headers=["task", "strategy", "budget", "estimator", "encoders", "Kendall tau", "weighted tau"])
