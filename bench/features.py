@@ -1,9 +1,10 @@
 """Content-addressed feature cache.
 
-Frozen features of a split are computed in one encoder pass and stored as ``.npy`` under a key
+Frozen features of a split are computed in one encoder pass and stored under a key
 that hashes the encoder's weights and preprocessing (:meth:`Encoder.fingerprint`) and the split's
 content (:meth:`Split.fingerprint`). New weights, other preprocessing or changed data miss the
-cache; the same encoder on the same data hits it across runs, strategies and budgets.
+cache; the same encoder on the same data hits it across runs, strategies and budgets. Each entry
+is an ``.npz`` holding the array and its checksum (see :class:`FeatureCache`).
 
 The cache lives in ``$BENCH_CACHE_DIR`` (default ``~/.cache/transfer-bench``), ``features/``.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,10 +25,23 @@ from bench.encoders import Encoder, encode
 from bench.loading import cache_root
 from bench.tasks import Split
 
-CACHE_FORMAT = "features-v1"
+#: v2: entries are ``.npz`` files holding the array and its SHA-256 (v1: bare ``.npy``, no checksum).
+CACHE_FORMAT = "features-v2"
+
+
+def checksum(feats: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (stored with each entry)."""
+    h = hashlib.sha256(f"{feats.dtype.str}|{feats.shape}|".encode())
+    h.update(np.ascontiguousarray(feats).tobytes())
+    return h.hexdigest()
 
 
 class FeatureCache:
+    """Entries are written to a temp file and renamed into place (a reader, in this process or
+    another, sees the old entry or the new one, never half a file) and carry their checksum: a
+    truncated or bit-flipped entry is detected on read, warned about and recomputed. Entries are
+    plain arrays, loaded with ``allow_pickle=False``."""
+
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else cache_root() / "features"
         self.hits = 0
@@ -39,7 +55,41 @@ class FeatureCache:
         return h.hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npy"
+        return self.root / key[:2] / f"{key}.npz"
+
+    def load(self, key: str, rows: int) -> np.ndarray | None:
+        """The entry under ``key`` if it is whole and has ``rows`` rows; None if there is none or it
+        is damaged (then with a warning naming the file)."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as entry:
+                feats, stored = entry["features"], str(entry["sha256"])
+            problem = ("checksum mismatch" if checksum(feats) != stored
+                       else f"{feats.shape[0]} rows, expected {rows}" if feats.shape[0] != rows else "")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        if not problem:
+            return feats
+        warnings.warn(f"feature cache entry {path} is damaged ({problem}); recomputing it", RuntimeWarning,
+                      stacklevel=2)
+        return None
+
+    def store(self, key: str, feats: np.ndarray) -> None:
+        """Write an entry atomically (temp file in the same folder, fsync, rename)."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, features=feats, sha256=np.array(checksum(feats)))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get(
         self,
@@ -50,33 +100,29 @@ class FeatureCache:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Features ``[len(split), D]`` of ``split``, from the cache or computed and stored."""
-        path = self.path(self.key(encoder, split))
-        if path.exists():
-            try:
-                feats = np.load(path)
-                if feats.shape[0] == len(split):
-                    self.hits += 1
-                    return feats
-            except (OSError, ValueError):
-                pass  # a damaged entry is recomputed
+        key = self.key(encoder, split)
+        feats = self.load(key, len(split))
+        if feats is not None:
+            self.hits += 1
+            return feats
         feats = encode(encoder, split.images, len(split), device=device, batch_size=batch_size, progress=progress)
         self.misses += 1
         self.images_encoded += len(split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, feats)
-        os.replace(tmp, path)  # atomic: an interrupted write never leaves a half file under the key
+        self.store(key, feats)
         return feats
 
+    def _entries(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        return [p for pattern in ("*/*.npz", "*/*.npy", "*/*.tmp") for p in self.root.glob(pattern)]
+
     def stats(self) -> dict[str, int]:
-        entries = list(self.root.glob("*/*.npy")) if self.root.exists() else []
+        entries = self._entries()
         return {"entries": len(entries), "bytes": sum(p.stat().st_size for p in entries)}
 
     def clear(self) -> int:
         n = 0
-        if self.root.exists():
-            for p in self.root.glob("*/*.npy"):
-                p.unlink()
-                n += 1
+        for p in self._entries():
+            p.unlink(missing_ok=True)
+            n += 1
         return n
