@@ -40,14 +40,16 @@ def _series(task: dict[str, Any], row: dict[str, Any], metric: str) -> tuple[lis
 
 def _draw(ax: Any, task: dict[str, Any], metric: str, ylabel: str) -> int:
     rows = sorted(task["rows"], key=lambda r: (r["strategy"] not in CLASSIC, r["encoder"], r["strategy"]))
+    encoders = sorted({r["encoder"] for r in rows})
     drawn = 0
     for row in rows:
         xs, ys, ci = _series(task, row, metric)
         if not xs:
             continue
         colour = CLASSIC.get(row["strategy"])
-        (line,) = ax.plot(xs, ys, marker="o", color=colour, label=f"{row['encoder']} / {row['strategy']}",
-                          linewidth=2.2 if colour else 1.2)
+        style = ("-", "--", ":", "-.")[encoders.index(row["encoder"]) % 4]  # one line style per encoder
+        (line,) = ax.plot(xs, ys, marker="o", color=colour, linestyle=style,
+                          label=f"{row['encoder']} / {row['strategy']}", linewidth=2.2 if colour else 1.2)
         ax.fill_between(xs, [y - c for y, c in zip(ys, ci)], [y + c for y, c in zip(ys, ci)],
                         color=line.get_color(), alpha=0.15)
         drawn += 1
