@@ -200,6 +200,8 @@ def classification_metrics(labels: np.ndarray, pred: np.ndarray, num_classes: in
     pred = np.asarray(pred)
     if pred.shape != labels.shape:
         raise ValueError(f"predict() returned shape {pred.shape}, expected {labels.shape}")
+    if pred.dtype.kind == "f" and not np.isfinite(pred).all():  # a model lost to NaN: not a score of 0
+        raise FloatingPointError(f"predict() returned {int((~np.isfinite(pred)).sum())} non-finite class indices")
     acc = float((pred == labels).mean()) if len(labels) else float("nan")
     recalls = [float((pred[labels == c] == c).mean()) for c in range(num_classes) if (labels == c).any()]
     return {"accuracy": round(acc, 6), "balanced_accuracy": round(float(np.mean(recalls)), 6)}
