@@ -96,6 +96,18 @@ class SubsetSplit(Split):
         return self.parent.images([int(self.positions[i]) for i in positions])
 
 
+def printable(text: str | bytes | os.PathLike[str]) -> str:
+    """``text`` safe to print, hash and store: bytes that are not UTF-8 (file names decoded with
+    ``surrogateescape``) become ``\\xNN``, control characters (newlines, ANSI escapes) become
+    ``\\n``, ``\\x1b`` and so on. Plain names come back unchanged."""
+    raw = os.fsencode(text) if isinstance(text, os.PathLike) or isinstance(text, bytes) else text.encode(
+        "utf-8", "surrogateescape")
+    decoded = raw.decode("utf-8", "backslashreplace")
+    if decoded.isprintable():
+        return decoded
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in decoded)
+
+
 def rgb_uint8(image: Image.Image) -> np.ndarray:
     """A PIL image as RGB ``uint8`` ``(H, W, 3)``."""
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -126,8 +138,8 @@ class FileSplit(Split):
             try:
                 with Image.open(path) as im:
                     out.append(self.decode(im))
-            except (OSError, ValueError) as exc:
-                raise UserError(f"cannot read image {path}: {exc}; {self.fix}") from None
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                raise UserError(f"cannot read image {printable(path)}: {printable(str(exc))}; {self.fix}") from None
         return out
 
     def fingerprint(self) -> str:
@@ -135,7 +147,8 @@ class FileSplit(Split):
             h = hashlib.sha256()
             for i, label, path in zip(self.ids, self.labels, self.paths):
                 st = os.stat(path)
-                h.update(f"{i}\x00{int(label)}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+                line = f"{i}\x00{int(label)}\x00{st.st_size}\x00{st.st_mtime_ns}\n"
+                h.update(line.encode("utf-8", "surrogateescape"))
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -55,8 +55,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             sd: Any = load_file(str(p))
         else:
             sd = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read weights file {str(p)!r}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a pickle that would run code is refused here (weights_only=True)
+        first = (str(exc).strip().splitlines() or [""])[0]  # torch's refusal is a page of advice
+        raise UserError(f"cannot read weights file {str(p)!r}: {type(exc).__name__}: {first}; "
+                        "only plain tensors are loaded (weights_only=True)") from None
     for key in ("state_dict", "model", "module", "model_state_dict"):
         if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
             sd = sd[key]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from PIL import Image
 import bench
 from bench.errors import UserError
 from bench.specs import TaskRequest, TaskSpec
-from bench.tasks import IMAGE_EXTENSIONS, FileSplit, TaskData, stratified_split
+from bench.tasks import IMAGE_EXTENSIONS, FileSplit, TaskData, printable, stratified_split
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -51,8 +52,10 @@ def bench_register_tasks():
 
 
 def _files(base: Path, relpaths: list[str], labels) -> FileSplit:
-    """Files under ``base`` with their relative paths as ids, decoded as RGB on demand."""
-    return FileSplit(relpaths, labels, [base / rel for rel in relpaths])
+    """Files under ``base`` with their relative paths as ids, decoded as RGB on demand. An id is the
+    path made printable (:func:`bench.tasks.printable`: non-UTF-8 bytes and control characters
+    escaped), so ids hash, print and go into JSON whatever the file is called."""
+    return FileSplit([printable(rel) for rel in relpaths], labels, [base / rel for rel in relpaths])
 
 
 def parse_name(name: str) -> tuple[Path, str | None, str | None]:
@@ -67,9 +70,18 @@ def parse_name(name: str) -> tuple[Path, str | None, str | None]:
 
 
 def _readable(path: Path) -> bool:
+    """False for a file PIL cannot open or verify: empty, truncated (PNG checksums; a JPEG without
+    its end marker in its last kB), not an image, or a decompression bomb (more than
+    ``Image.MAX_IMAGE_PIXELS`` pixels in its header)."""
     try:
-        with Image.open(path) as im:
-            im.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.verify()
+                if im.format == "JPEG":  # verify() reads only JPEG headers: a cut-off file lacks its end marker
+                    with open(path, "rb") as f:
+                        f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+                        return b"\xff\xd9" in f.read()
         return True
     except Exception:  # PIL raises many types for broken files; any of them means "skip it"
         return False
@@ -79,12 +91,13 @@ def scan_classes(root: Path, base: Path) -> tuple[list[str], list[str], list[int
     """Class folders of ``root`` -> (classes, ids relative to ``base``, labels, skipped)."""
     if not root.is_dir():
         raise UserError(f"folder {root} does not exist or is not a directory; expected {root}/<class>/<image>")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = [printable(name) for name in folders]  # shown in tables and terminals: escaped
     if not classes:
         raise UserError(f"folder {root} has no class folders; expected {root}/<class>/<image>")
     ids, labels, skipped = [], [], 0
-    for label, cls in enumerate(classes):
-        for dirpath, dirnames, filenames in os.walk(root / cls):
+    for label, cls in enumerate(folders):
+        for dirpath, dirnames, filenames in os.walk(root / cls):  # symlinks are not followed: no loops
             dirnames.sort()
             for fname in sorted(filenames):
                 if not fname.lower().endswith(IMAGE_EXTENSIONS) or fname.startswith("."):
