@@ -98,3 +98,14 @@ def test_architecture_doc_names_every_core_module():
         if name not in doc:
             unnamed.append(name)
     assert unnamed == [], "docs/architecture.md does not mention: " + ", ".join(sorted(set(unnamed)))
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject lists packages explicitly (the plugins ship as ``bench_plugins``): a new package left
+    out works in an editable install and breaks a wheel install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_module_name(p.parent / "__init__.py") for p in CORE.rglob("__init__.py")}
+    found |= {"bench_plugins" + _module_name(p)[len("plugins"):] for p in (ROOT / "plugins").rglob("__init__.py")}
+    assert found - listed == set()

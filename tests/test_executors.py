@@ -158,3 +158,13 @@ def test_bad_executor_flags_exit_2_with_one_line(argv, line):
     proc = run_cli("run", "--dry-run", "--tasks", "digits", "--encoders", "pixels", *argv)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(line), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ray_without_a_cluster_at_the_address_is_one_line(tmp_path):
+    """Guards against a Ray ConnectionError traceback when --address auto finds no cluster."""
+    pytest.importorskip("ray")
+    proc = run_cli("run", "--executor", "ray", "--address", "auto", "--encoders", "pixels", "--strategies", "knn",
+                   "--tasks", "digits", "--budgets", "1", "--seeds", "1", "--no-contamination", "--forgetting", "off",
+                   "--no-progress", "--out", str(tmp_path / "run"), env={"RAY_ADDRESS": ""})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("bench: error: --address auto: no Ray cluster there (")

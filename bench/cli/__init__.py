@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from bench import __version__
-from bench.cli.board import add_board_parsers, cmd_cache, cmd_leaderboard, cmd_publish
+from bench.cli.board import add_board_parsers, cmd_cache, cmd_leaderboard, cmd_publish, cmd_validate
 from bench.cli.check import add_check_parsers, cmd_check, cmd_index
 from bench.cli.listing import add_list_parser, cmd_list
 from bench.cli.rank import add_rank_parser, cmd_rank
@@ -32,7 +32,7 @@ __all__ = ["build_parser", "main", "run_config_from_args"]
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "publish": cmd_publish,
             "cache": cmd_cache, "check": cmd_check, "index": cmd_index, "tune": cmd_tune,
-            "rank": cmd_rank}
+            "rank": cmd_rank, "validate": cmd_validate}
 
 
 def build_parser() -> argparse.ArgumentParser:

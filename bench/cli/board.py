@@ -25,11 +25,6 @@ def add_board_parsers(sub: Any) -> None:
     val.add_argument("dirs", nargs="+", metavar="DIR")
     val.add_argument("--against", metavar="RESULTS", help="published results.jsonl (or folder) whose label "
                      "manifests a submission must match, e.g. leaderboard/")
-    # `bench validate` is newer than the command table in bench/cli/__init__.py: register it there
-    from bench import cli
-
-    cli.COMMANDS.setdefault("validate", cmd_validate)
-
     c = sub.add_parser("cache", help="inspect or clear the feature cache")
     c.add_argument("action", choices=["info", "clear"])
 
