@@ -90,7 +90,6 @@ def test_seeds_timeouts_and_resolutions_from_a_toml(tmp_path_factory, seeds, tim
 
 @pytest.fixture(scope="module")
 def registry():
-    os.environ.setdefault("BENCH_DISABLE_PLUGINS", "broken")
     from bench.plugins import load_plugins
 
     return load_plugins()
