@@ -2,7 +2,8 @@
 
 1. A source model is trained on the labelled budget only. ``source = "linear-probe"`` (default):
    logistic regression on the frozen, L2-normalised features (unit rows on purpose: the head
-   stays fixed while BatchNorm statistics move to the target; see docs/protocol.md), turned into a linear head on normalised backbone features.
+   stays fixed while BatchNorm statistics move to the target; see docs/protocol.md), turned
+   into a linear head on normalised backbone features.
    ``source = "finetune"``: the ``finetune`` recipe (every parameter trains).
 2. Adaptation: every parameter is frozen except the affine weight and bias of the backbone's
    normalisation layers (BatchNorm, GroupNorm, LayerNorm). For ``tent_steps`` steps, a batch of
