@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,10 +123,12 @@ class Hashes:
         return len(self.phash)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, exact=self.exact, phash=self.phash, entropy=self.entropy,
-                            low_info=self.low_info, thumbs=self.thumbs)
-        os.replace(tmp, path)
+        # a name of its own per writer: two groups hashing the same task at once never share a temp file
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, exact=self.exact, phash=self.phash, entropy=self.entropy,
+                                low_info=self.low_info, thumbs=self.thumbs)
+        os.replace(name, path)
 
     @classmethod
     def load(cls, path: Path) -> Hashes:
