@@ -25,6 +25,7 @@ from bench.cli.check import add_check_parsers, cmd_check, cmd_index
 from bench.cli.listing import add_list_parser, cmd_list
 from bench.cli.rank import add_rank_parser, cmd_rank
 from bench.cli.run import add_run_parser, cmd_run, run_config_from_args
+from bench.cli.safe_output import SafeStream, escape_controls
 from bench.cli.tune import add_tune_parser, cmd_tune
 from bench.errors import PluginError, UserError
 
@@ -57,10 +58,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    # what plugins and results files supply is escaped on stdout; stderr keeps the progress bar's
+    # carriage returns, and the one-line errors below escape their own text
+    stdout = sys.stdout
+    sys.stdout = SafeStream(stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(COMMANDS[args.command](args) or 0)
     except (UserError, PluginError) as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {escape_controls(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `bench list | head`
         sys.stderr.close()
