@@ -53,8 +53,11 @@ def spawn():
 kills = 0
 while kills < wanted:
     pid, before, t0 = spawn(), size(), time.monotonic()
-    if rng.random() < 0.5:  # anywhere: start-up, manifests, feature cache, cells
-        time.sleep(rng.uniform(0.0, 0.4))
+    if rng.random() < 0.5:  # anywhere: start-up, manifests, feature cache, cells; but stop at the
+        # first new record, so a fast machine cannot finish the grid before enough kills land
+        deadline = t0 + rng.uniform(0.0, 0.4)
+        while time.monotonic() < deadline and size() == before and os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.002)
     else:  # while records are being appended
         while size() == before and os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() - t0 < 60:
             time.sleep(0.002)
