@@ -1,38 +1,23 @@
 """``--cell-timeout``: a per-cell time limit, raised in the thread that runs the cell.
 
-The runner puts the limit in :data:`TIMEOUT_ENV` for the run (worker processes started during the
-run inherit it); :func:`bench.evaluate.evaluate_cell` runs each cell under :func:`deadline` and
+The limit travels with the cell group's run config (so worker processes and cluster jobs get it
+too); :func:`bench.evaluate.evaluate_cell` runs each cell under :func:`deadline` and
 records a cell that runs past it as ``failed`` with reason ``timeout``; the grid goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import signal
 import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
-#: The environment variable that carries ``--cell-timeout`` (seconds) to the process running cells.
-TIMEOUT_ENV = "BENCH_CELL_TIMEOUT"
-
 
 class CellTimeout(BaseException):
     """A cell ran past ``--cell-timeout``. A BaseException, so a strategy's ``except Exception``
     cannot swallow it."""
-
-
-def cell_timeout() -> float | None:
-    """The run's ``--cell-timeout`` in seconds (see :data:`TIMEOUT_ENV`), or None."""
-    text = os.environ.get(TIMEOUT_ENV)
-    try:
-        value = float(text) if text else 0.0
-    except ValueError:
-        return None
-    return value if value > 0 and math.isfinite(value) else None
 
 
 @contextlib.contextmanager

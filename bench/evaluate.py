@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from bench.budgets import ids_digest
-from bench.deadline import CellTimeout, cell_timeout, deadline
+from bench.deadline import CellTimeout, deadline
 from bench.plan import Cell
 from bench.results import jsonable
 from bench.strategies import FitContext, Strategy
@@ -51,6 +51,8 @@ class CellJob:
     reference: TaskData | None = None
     #: test items whose content is in this budget's manifest (None: not checked)
     budget_content_copies: int | None = None
+    #: ``--cell-timeout`` in seconds (None: no limit)
+    timeout: float | None = None
     #: the strategy's spec: its ``tunable`` grid drives ``--tune`` (cross-validation inside the budget)
     spec: Any = None
     progress: Callable[[str], None] = lambda message: None
@@ -82,7 +84,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     rec["device_info"] = deterministic_settings(job.device)
     start = time.perf_counter()
     try:
-        with PeakMemory(job.device) as mem, deadline(cell_timeout()):
+        with PeakMemory(job.device) as mem, deadline(job.timeout):
             seed_everything(cell.seed)
             fitted = (job.strategy.fit(ctx) if job.spec is None
                       else fit_with_tuning(job.strategy, job.spec, ctx, reseed=seed_everything))

@@ -13,9 +13,7 @@ Workers run groups with :func:`bench.worker.run_group`; only this driver writes 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import os
 import sys
 import uuid
 import warnings
@@ -118,7 +116,7 @@ class Runner:
         """Run the pending cells, holding ``--out`` (:class:`bench.runlock.RunLock`: a second run on
         the same folder refuses at once, naming this one)."""
         _check_writable(self.out)
-        with RunLock(self.out), _cell_timeout(self.cfg.cell_timeout):
+        with RunLock(self.out):
             self.results.drop_torn_tail(self.log)  # an append killed half-way: that cell runs again
             return self._run()
 
@@ -225,23 +223,6 @@ class _AllBut(set[str]):
 
     def __contains__(self, item: object) -> bool:
         return not super().__contains__(item)
-
-
-@contextlib.contextmanager
-def _cell_timeout(seconds: float | None) -> Iterator[None]:
-    """``--cell-timeout`` for the cells of this run, through :data:`bench.deadline.TIMEOUT_ENV`
-    (inherited by worker processes started during the run)."""
-    from bench.deadline import TIMEOUT_ENV
-
-    old = os.environ.pop(TIMEOUT_ENV, None)
-    if seconds is not None:
-        os.environ[TIMEOUT_ENV] = repr(float(seconds))
-    try:
-        yield
-    finally:
-        os.environ.pop(TIMEOUT_ENV, None)
-        if old is not None:
-            os.environ[TIMEOUT_ENV] = old
 
 
 def _check_writable(out: Path) -> None:

@@ -193,6 +193,7 @@ class GroupState:
             report=self.report, reference=self.reference,
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),
             spec=planner.strategy(cell.strategy),
+            timeout=self.group.config.cell_timeout,
             progress=lambda msg: events("detail", msg),
         )
         return evaluate_cell(job)

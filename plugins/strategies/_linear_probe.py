@@ -7,12 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import StratifiedKFold
 
 from bench.adaptation import wants_zero_shot_head, zero_shot_head
-from bench.probe import FeatureScale, fit_logistic, fit_logistic_info, l2_normalise
+from bench.probe import FeatureScale, fit_logistic_info, l2_normalise
 from bench.strategies import FitContext, Fitted
-from bench_plugins.strategies.linear_probe import C_GRID
 
 
 def fit_logistic_prior(x: Any, y: Any, prior: Any, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,24 +36,6 @@ def fit_logistic_prior(x: Any, y: Any, prior: Any, C: float, max_iter: int) -> t
     return W.detach().numpy(), b.detach().numpy()
 
 
-def choose_C(x: np.ndarray, y: np.ndarray, max_iter: int, seed: int, prior: Any = None) -> float | None:
-    """Pick C by stratified k-fold cross-validation within the labelled budget (None if impossible)."""
-    counts = np.bincount(y)
-    k = int(min(5, counts[counts > 0].min()))
-    if k < 2 or len(np.unique(y)) < 2:
-        return None
-    folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, y))
-    scores = []
-    for C in C_GRID:
-        if prior is None:
-            acc = [(fit_logistic(x[tr], y[tr], C, max_iter, seed).predict(x[va]) == y[va]).mean() for tr, va in folds]
-        else:
-            fits = [(fit_logistic_prior(x[tr], y[tr], prior, C, max_iter), va) for tr, va in folds]
-            acc = [((x[va] @ W.T + b).argmax(axis=1) == y[va]).mean() for (W, b), va in fits]
-        scores.append(float(np.mean(acc)))
-    return C_GRID[int(np.argmax(scores))]
-
-
 class LinearProbe:
     """Logistic regression on features scaled by :class:`~bench.probe.FeatureScale` (fitted on the
     budget); with a zero-shot head, on unit-norm features (the prior's logits are cosines)."""
@@ -72,10 +52,6 @@ class LinearProbe:
             info.update(head_init="zero-shot", zero_shot_templates=zinfo["templates"])
         scale = l2_normalise if prior is not None else FeatureScale.fit(raw)
         x = scale(raw)
-        if ctx.config.get("tune"):
-            chosen = choose_C(x, y, int(ctx.config["max_iter"]), ctx.seed, prior=prior)
-            info["tuned_C"] = chosen
-            C = chosen if chosen is not None else C
         info["C"] = C
         if prior is not None:
             W, b = fit_logistic_prior(x, y, prior, C, int(ctx.config["max_iter"]))

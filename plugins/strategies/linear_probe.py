@@ -36,4 +36,4 @@ def bench_register_strategies():
 
 
 __getattr__ = lazy_exports(__name__, "bench_plugins.strategies._linear_probe",
-                           ["LinearProbe", "choose_C", "fit_logistic_prior"])
+                           ["LinearProbe", "fit_logistic_prior"])
