@@ -22,7 +22,7 @@ def main() -> None:
     from bench.budgets import parse_budget, sample
     from bench.features import FeatureCache
     from bench.plugins import load_plugins
-    from bench.probe import fit_logistic, l2_normalise
+    from bench.probe import FeatureScale, fit_logistic
     from bench.specs import EncoderRequest, TaskRequest
 
     plugins = load_plugins()
@@ -46,8 +46,9 @@ def main() -> None:
         assert np.array_equal(train, train2) and cache2.hits == 2 and fingerprint
         pos = sample(task.train.labels, task.classes, "mnist5k", parse_budget("10"), 0)
         t = time.perf_counter()
-        clf = fit_logistic(l2_normalise(train[pos]), task.train.labels[pos], 10.0, 2000, 0)
-        acc = (clf.predict(l2_normalise(test)) == task.test.labels).mean()
+        scale = FeatureScale.fit(train[pos])  # the linear-probe strategy's scaling and default C
+        clf = fit_logistic(scale(train[pos]), task.train.labels[pos], 100.0, 2000, 0)
+        acc = (clf.predict(scale(test)) == task.test.labels).mean()
         probe = time.perf_counter() - t
     print("## Feature cache\n")
     print(f"Command: `python benchmarks/bench_features.py`. Machine: {platform.machine()} Linux, "
