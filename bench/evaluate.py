@@ -19,7 +19,7 @@ from bench.budgets import ids_digest
 from bench.deadline import CellTimeout, deadline
 from bench.plan import Cell
 from bench.results import jsonable
-from bench.strategies import FitContext, Strategy
+from bench.strategies import FitContext, Fitted, Strategy
 from bench.tasks import Split, TaskData
 from bench.tune import fit_with_tuning
 from bench.views import LabelFreeSplit, LabelledSplit, gated_features
@@ -56,6 +56,23 @@ class CellJob:
     #: the strategy's spec: its ``tunable`` grid drives ``--tune`` (cross-validation inside the budget)
     spec: Any = None
     progress: Callable[[str], None] = lambda message: None
+
+
+def baseline_metrics(baseline: Fitted, task: Any, test: Any, target_test: Any,
+                     metrics: dict[str, Any]) -> dict[str, Any]:
+    """The paired source-only baseline's accuracies on the same test splits, and the method's gain
+    over it (on the target test when the task is shifted, else on the test split)."""
+    out: dict[str, Any] = {}
+    bpred = np.asarray(baseline.predict(test))
+    out["source_only_accuracy"] = classification_metrics(task.test.labels, bpred, task.num_classes)["accuracy"]
+    gain_of, base = "accuracy", out["source_only_accuracy"]
+    if target_test is not None and task.target_test is not None:
+        tpred = np.asarray(baseline.predict(target_test))
+        base = classification_metrics(task.target_test.labels, tpred, task.num_classes)["accuracy"]
+        out["source_only_target_accuracy"] = base
+        gain_of = "target_accuracy"
+    out["paired_gain"] = round(metrics[gain_of] - base, 6)
+    return out
 
 
 def evaluate_cell(job: CellJob) -> dict[str, Any]:
@@ -102,6 +119,8 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
                 if job.report is not None:
                     breakdown = overlap_metrics(job.report, task.target_test, tpred, metrics, "target_")
                     rec["contamination"].update(breakdown)
+            if fitted.baseline is not None:
+                metrics.update(baseline_metrics(fitted.baseline, task, test, target_test, metrics))
             wall = time.perf_counter() - start
             if job.reference is not None and fitted.encoder is not None and fitted.encoder.pretrained:
                 from bench import forgetting

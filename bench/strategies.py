@@ -125,6 +125,10 @@ class Fitted:
     encoder: Encoder | None = None
     #: Extra numbers to record (e.g. steps taken, chosen hyper-parameters).
     info: dict[str, Any] = field(default_factory=dict)
+    #: Domain adaptation: the same recipe (backbone, steps, augmentation, seed) with the method's own
+    #: loss switched off. The harness scores it on the same splits and records ``source_only_*``
+    #: metrics and ``paired_gain`` (the method's target accuracy minus the baseline's).
+    baseline: Fitted | None = None
 
 
 class Strategy(Protocol):
