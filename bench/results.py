@@ -19,10 +19,12 @@ and schema-1 records (no ``cell_id``) never count as done.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -251,13 +253,30 @@ def jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=json_default))
 
 
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str | None:
+    """The git commit of the source tree this process runs (``-dirty`` with uncommitted changes),
+    or None outside a git checkout (an installed wheel) or without git. Asked once per process."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    cmd = ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40", "--match=none-such"]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=5, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def versions() -> dict[str, str]:
-    """The package versions recorded with every cell (those already imported)."""
+    """Versions recorded with every cell: imported packages', and ``git_commit`` in a checkout."""
     out = {"transfer-bench": __version__, "python": platform.python_version()}
     for mod in ("torch", "timm", "sklearn", "numpy"):
         m = sys.modules.get(mod)
         if m is not None:
             out[mod] = getattr(m, "__version__", "?")
+    commit = source_commit()
+    if commit:
+        out["git_commit"] = commit
     return out
 
 

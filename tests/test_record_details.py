@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.loading import TaskLoader
 from bench.plan import RunConfig
 from bench.plugins import load_plugins
@@ -30,3 +32,19 @@ def test_corruption_shift_keeps_the_base_task_prompts(monkeypatch):
     assert base.extra["prompt_names"]
     assert shifted.extra["prompt_names"] == base.extra["prompt_names"]
     assert shifted.extra["corruption"] == "blur"
+
+
+def test_records_name_the_source_commit_they_ran():
+    """Guards against published numbers that cannot be traced to code: in a git checkout every
+    record's ``versions.git_commit`` is the checkout's HEAD (``-dirty`` with uncommitted changes)."""
+    import subprocess
+    from pathlib import Path
+
+    from bench.results import source_commit, versions
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert source_commit() is not None and source_commit().split("-")[0] == head
+    assert versions()["git_commit"] == source_commit()
