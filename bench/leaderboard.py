@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.board import aggregate, budget_order, config_key, mean_ci, strategy_label
+from bench import board as _board
+from bench import board_episodes
+from bench.board import budget_order, config_key, mean_ci, strategy_label
 from bench.errors import UserError
 from bench.results import ResultsFile, latest
 
@@ -33,9 +35,12 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Every run folder's records; per configuration, the last record of each cell wins (a retried
     failure), and records of different configurations are all kept (the board keeps them apart)."""
     records: list[dict[str, Any]] = []
+    dirs = list(dirs)
     for d in dirs:
         p = Path(d)
         path = p if p.suffix == ".jsonl" else p / "results.jsonl"
+        if not path.exists() and board_episodes.has_sections(p):
+            continue  # a folder of few-shot episodes or a rank result only
         if not path.exists():
             raise UserError(f"no results found at {str(path)!r}; pass a folder written by `bench run --out DIR`")
         source = (p.parent if p.suffix == ".jsonl" else p).resolve().name
@@ -44,7 +49,12 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     by_config: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_config.setdefault(config_key(r), []).append(r)
-    return [r for group in by_config.values() for r in latest(group)]
+    return board_episodes.RunRecords([r for group in by_config.values() for r in latest(group)], dirs)
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`bench.board.aggregate`, plus the few-shot and estimator sections of the records' run folders."""
+    return board_episodes.attach(_board.aggregate(records), records)
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -163,7 +173,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
         if rows:
             out.append((f"{name}: (!) suspect scores: test items duplicated in train/pre-training data, or the "
                         "encoder declares pre-training on this task's source", headers, rows))
-    return out
+    return out + board_episodes.tables(board)
 
 
 def render(board: dict[str, Any], fmt_name: str = "github") -> str:

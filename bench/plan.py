@@ -67,6 +67,8 @@ class RunConfig:
     cell_timeout: float | None = None
     #: run only the cells whose latest record is ``failed`` (``--retry-failed``)
     retry_failed: bool = False
+    #: few-shot episodes ``N:K:Q:E`` (``--episodes``; bench.episodes) instead of label budgets; None: budgets
+    episodes: str | None = None
 
 
 @dataclass(frozen=True)

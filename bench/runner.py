@@ -121,6 +121,10 @@ class Runner:
             return self._run()
 
     def _run(self) -> list[dict[str, Any]]:
+        if self.cfg.episodes:  # few-shot episodes instead of budgets: DIR/episodes.jsonl (bench.episode_runner)
+            from bench.episode_runner import run_episodes
+
+            return run_episodes(self)
         done = self.results.done_ids()  # also validates an existing results file
         if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
             failed = self.results.failed_ids()

@@ -8,13 +8,16 @@ Each estimator of :mod:`bench.transferability` scores the labelled items of the 
 budget and the seed), with the encoder loaded as a run loads it (weights, resolution). Features
 come from the feature cache: the whole pool's entry when a run made it, else an entry for just the
 budget's items. ``--against RUN_DIR`` correlates each estimator with the accuracy measured in that
-run per (task, strategy, budget): Kendall's tau and the weighted tau over the encoders both have.
+run per (task, strategy, budget): Kendall's tau and the weighted tau over the encoders both have,
+and writes the result to ``RUN_DIR/rank.json``, where ``bench leaderboard RUN_DIR`` shows it as the
+estimator-correlation table (:mod:`bench.board_episodes`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +37,8 @@ def add_rank_parser(sub: Any) -> None:
     r.add_argument("--encoders", required=True, help="encoders to rank, comma-separated")
     r.add_argument("--budget", default="10", help="the labelled budget the estimators read (default 10 per class)")
     r.add_argument("--seeds", type=int, default=1, help="budget manifests 0..N-1; scores are their mean")
-    r.add_argument("--against", metavar="RUN_DIR", help="correlate the estimates with the accuracies of a run")
+    r.add_argument("--against", metavar="RUN_DIR", help="correlate the estimates with the accuracies of a run "
+                   "(saved to RUN_DIR/rank.json for its leaderboard)")
     r.add_argument("--device", default="auto")
     r.add_argument("--resolution", default="auto")
     r.add_argument("--weights", action="append", default=[], metavar="NAME=PATH")
@@ -118,6 +122,21 @@ def correlations(rows: list[dict[str, Any]], run_dir: str) -> list[dict[str, Any
     return correlate(scores, ResultsFile(path).load())
 
 
+def save(result: dict[str, Any], run_dir: str) -> Path:
+    """``RUN_DIR/rank.json``: the scores and correlations, read by the leaderboard's estimator table
+    (bench.board_episodes); a later ``bench rank --against`` of the same run replaces it."""
+    path = Path(run_dir) / "rank.json"
+    tmp = path.with_name(f".rank.json.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({**result, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                  indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"--against {run_dir!r}: cannot write '{path}' ({exc.strerror}); "
+                        "make the run folder writable") from None
+    return path
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -125,9 +144,12 @@ def cmd_rank(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds must be a positive integer, not {args.seeds!r}")
     rows, budget = score(args)
     corr = correlations(rows, args.against) if args.against else None
+    result = {"budget": budget, "seeds": args.seeds, "scores": rows,
+              **({"correlations": corr} if corr is not None else {})}
+    if corr is not None:
+        save(result, args.against)
     if args.json:
-        print(json.dumps({"budget": budget, "seeds": args.seeds, "scores": rows,
-                          **({"correlations": corr} if corr is not None else {})}, indent=2))
+        print(json.dumps(result, indent=2))
         return 0
     print(f"transferability estimates on the {budget} budget, mean over {args.seeds} seed(s); higher is better")
     print(tabulate([[r["task"], r["encoder"], *(r[c] for c in COLUMNS), r["seconds"]] for r in rows],

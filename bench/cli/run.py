@@ -102,6 +102,9 @@ def add_run_parser(sub: Any) -> None:
     r.add_argument("--retry-failed", action="store_true", default=None,
                    help="run exactly the cells whose latest record failed (a plain resume retries them too, "
                    "after the cells never run)")
+    r.add_argument("--episodes", metavar="N:K:Q:E", help="few-shot episodes instead of budgets: E episodes of N "
+                   "test classes, K support and Q query items each (e.g. 5:1:15:600); mean accuracy and 95%% CI, "
+                   "records in DIR/episodes.jsonl (docs/episodes.md)")
     r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--format", default="github", help="leaderboard format printed at the end")
@@ -128,6 +131,7 @@ TOML_TYPES = {
     "resolution": "an integer or \"auto\"", "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
     "executor": _STR, "layer_decay": _NUM, "lora_rank": _INT, "lora_alpha": _NUM, "head_init": _STR, "tune": _BOOL,
     "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
+    "episodes": _STR,
 }
 
 
@@ -159,7 +163,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
              "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed",
-             *TOML_KEYS}
+             "episodes", *TOML_KEYS}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
         raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; "
@@ -221,6 +225,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         raise UserError(f"--cell-timeout {timeout!r}: use a positive number of seconds")
     cfg.cell_timeout = None if timeout is None else float(timeout)
     cfg.retry_failed = bool(pick("retry_failed", False))
+    cfg.episodes = pick("episodes", None)
     cfg.dry_run = bool(args.dry_run)
     cfg.progress = not args.no_progress
     return cfg
@@ -234,6 +239,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_format(args.format)
     cfg = run_config_from_args(args)
     runner = Runner(cfg, load_plugins())
+    if cfg.episodes:  # few-shot episodes (bench.cli.episodes)
+        from bench.cli.episodes import run_episodes_command
+
+        return run_episodes_command(runner, args.format)
     if cfg.dry_run:
         plan = runner.plan()
         print(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
