@@ -11,14 +11,22 @@ tuning budgets are drawn. Each candidate runs the ordinary cell pipeline with th
 place of the test split; the choice is the best mean validation accuracy over tasks, budgets and
 seeds (ties: the current default, else the first candidate). The test split and target labels are
 never read (shifted tasks keep their unlabelled target images, which strategies may use anyway).
+
+``--criterion`` says what "best" means: ``source`` (validation accuracy, the default for unshifted
+tasks) or a label-free estimate of the TARGET accuracy (:mod:`bench.da_select`): ``iwv`` or ``dev``
+(the default when every task is shifted), the validation items' 0-1 losses re-weighted by density
+ratios of frozen encoder features (validation set against the unlabelled target pool). The report
+keeps both numbers per candidate. The target pool reaches the cells as a split whose labels raise.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +34,11 @@ import numpy as np
 
 from bench.cli.options import csv_list
 from bench.cli.run import _parse_set, _parse_value
+from bench.da_select import choose_domain_C, density_ratios
 from bench.errors import UserError
 from bench.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
+from bench.tasks import Split
+from bench.views import ProtocolError
 
 #: The permutation seed of the carve-out (fixed: the split must not be chosen either).
 CARVE_SEED = 20240610
@@ -51,6 +62,11 @@ def add_tune_parser(sub: Any) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--resolution", default="auto")
     t.add_argument("--data-dir")
+    t.add_argument("--criterion", default="auto", metavar="source|iwv|dev",
+                   help="what the choice maximises: source = validation accuracy (default for unshifted tasks); "
+                        "iwv = importance-weighted validation (Sugiyama 2007), dev = deep embedded validation "
+                        "(You 2019; default for shifted A->B tasks): label-free estimates of target accuracy "
+                        "from the validation losses and density ratios to the unlabelled target pool")
     t.add_argument("--out", help="JSON report (default tune-STRATEGY.json)")
 
 
@@ -86,17 +102,64 @@ def carve(task: Any, published: list[Any], seeds: int, validation: int) -> tuple
                         f"budgets of {task.name!r}; use a smaller --validation")
     order = free[np.random.default_rng(CARVE_SEED).permutation(len(free))]
     val, pool = np.sort(order[:validation]), np.sort(order[validation:])
+    target = None if task.target_train is None else UnlabelledPool(task.target_train)
     carved = dataclasses.replace(task, train=task.train.subset(pool.tolist()), test=task.train.subset(val.tolist()),
-                                 target_test=None)
+                                 target_train=target, target_test=None)
     about = {"pool_items": len(task.train), "excluded_published": len(excluded), "tuning_pool_items": len(pool),
              "validation_items": len(val), "validation_sha256": ids_digest([task.train.ids[int(i)] for i in val]),
              "permutation_seed": CARVE_SEED}
     return carved, about
 
 
-def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]]
-            ) -> list[float | None]:
-    """Validation accuracy of each (budget, seed) cell with ``options``, run as ``bench run`` runs cells."""
+class UnlabelledPool(Split):
+    """The target pool as ``bench tune`` hands it on: ids and images; its labels raise, and its
+    fingerprint (the feature cache's key) hashes ids and pixels only."""
+
+    def __init__(self, split: Split) -> None:
+        self.ids, self._split, self._fingerprint = list(split.ids), split, ""
+
+    @property
+    def labels(self) -> np.ndarray:  # type: ignore[override]
+        raise ProtocolError("bench tune never reads target labels")
+
+    def images(self, positions: Sequence[int]) -> list[np.ndarray]:
+        return self._split.images(positions)
+
+    def fingerprint(self) -> str:
+        if not self._fingerprint:
+            h = hashlib.sha256(b"unlabelled\n" + "\n".join(self.ids).encode())
+            for start in range(0, len(self), 512):
+                for img in self.images(range(start, min(start + 512, len(self)))):
+                    h.update(str(img.shape).encode() + np.ascontiguousarray(img).tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+
+class _Recording:
+    """A strategy whose fitted model's predictions on the validation set are kept (for the 0-1 losses)."""
+
+    def __init__(self, inner: Any, validation: Split) -> None:
+        self.inner, self.ids = inner, list(validation.ids)
+        self.seen: list[np.ndarray] = []
+
+    def fit(self, ctx: Any) -> Any:
+        fitted = self.inner.fit(ctx)
+
+        def predict(split: Any) -> np.ndarray:
+            pred = np.asarray(fitted.predict(split))
+            if list(split.ids) == self.ids:
+                self.seen.append(pred)
+            return pred
+
+        return dataclasses.replace(fitted, predict=predict)
+
+
+def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]],
+            weights: dict[str, np.ndarray]) -> tuple[list[float | None], list[np.ndarray | None]]:
+    """Validation accuracy and per-item correctness of each (budget, seed) cell with ``options``, run
+    as ``bench run`` runs cells. With ``args.criterion`` iwv/dev and no ``weights[task.name]`` yet,
+    the density ratios of the validation set to the target pool are computed from the group's
+    frozen features and stored there."""
     from bench.plan import Planner, RunConfig
     from bench.runner import resolve_device
     from bench.worker import CellGroup, GroupState, Session
@@ -114,17 +177,29 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
         device = resolve_device(cfg.device)
         state = GroupState(CellGroup(task.name, args.encoder, tuple(cells), cfg, device),
                            Session(plugins, planner, lambda name: task))
-        records = [state.run(cell) for cell in cells]
-    return [r["metrics"]["accuracy"] if r.get("status") == "ok" else None for r in records]
+        if args.criterion != "source" and task.name not in weights:
+            source, target = state.features(task.test), state.features(task.target_train)
+            weights[f"{task.name} C"] = np.array([choose_domain_C(source, target, seed=CARVE_SEED)])
+            weights[task.name] = density_ratios(source, target, C=float(weights[f"{task.name} C"][0]), seed=CARVE_SEED)
+        records: list[dict[str, Any]] = []
+        correct: list[np.ndarray | None] = []
+        for cell in cells:
+            state.strategies[args.strategy] = recording = _Recording(state.strategies[args.strategy], task.test)
+            records.append(state.run(cell))
+            ok = records[-1].get("status") == "ok" and len(recording.seen) == 1
+            correct.append(recording.seen[0] == np.asarray(task.test.labels) if ok else None)
+            state.strategies[args.strategy] = recording.inner
+    return [r["metrics"]["accuracy"] if r.get("status") == "ok" else None for r in records], correct
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
+def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
+    from bench import da_select
     from bench.budgets import parse_budgets
     from bench.loading import TaskLoader
     from bench.plugins import load_plugins
     from bench.tune import candidates, choose
 
-    plugins = load_plugins()
+    plugins = plugins or load_plugins()
     spec = plugins.strategies.get(args.strategy)
     grid = _grid(spec, args.option)
     if not grid:
@@ -132,32 +207,54 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UserError(f"bench tune: strategy {args.strategy!r} declares no tunable options; give candidates with "
                         f"--option KEY=V1,V2,... or tune one of: {supported}")
     fixed = [(args.strategy, k, v) for _, k, v in (_parse_set(s) for s in args.set_options)]
+    names = csv_list(args.task)
+    if str(args.criterion).strip().lower().startswith("oracle"):  # refused before anything is loaded
+        da_select.resolve_criterion(args.criterion, [], [])
     load = TaskLoader(plugins, args.data_dir).load
-    tasks = [load(name) for name in csv_list(args.task)]
+    tasks = [load(name) for name in names]
+    args.criterion = da_select.resolve_criterion(args.criterion, [t.target_train is not None for t in tasks], names)
     published = parse_budgets(args.published_budgets)
     grid_list = candidates(grid)
-    rows: list[dict[str, Any]] = [{"values": values, "scores": {}} for values in grid_list]
-    carve_out = {}
+    rows: list[dict[str, Any]] = [{"values": values, "source_scores": {}, "scores": {}} for values in grid_list]
+    carve_out: dict[str, Any] = {}
+    weights: dict[str, np.ndarray] = {}
     for task in tasks:
         carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
-            row["scores"][task.name] = _scores(args, plugins, carved, opts)
-            print(f"{task.name} {row['values']}: {row['scores'][task.name]}", flush=True)
+            accuracy, correct = _scores(args, plugins, carved, opts, weights)
+            row["source_scores"][task.name] = accuracy
+            row["scores"][task.name] = [None if c is None else round(da_select.score(
+                args.criterion, c, weights.get(task.name)), 6) for c in correct]
+            print(f"{task.name} {row['values']}: {args.criterion} {row['scores'][task.name]}", flush=True)
+        if task.name in weights:
+            carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(weights[task.name]),
+                                                     "domain_C": float(weights[f"{task.name} C"][0])}
     for row in rows:
-        every = [s for scores in row["scores"].values() for s in scores]
-        row["mean"] = None if any(s is None for s in every) else round(float(np.mean(every)), 6)
+        for key, field in (("mean", "scores"), ("source_mean", "source_scores")):
+            every = [s for scores in row[field].values() for s in scores]
+            row[key] = None if any(s is None for s in every) else round(float(np.mean(every)), 6)
     if all(r["mean"] is None for r in rows):
         raise UserError(f"bench tune: every candidate of {args.strategy!r} failed")
     best = choose(grid_list, [r["mean"] for r in rows], spec.defaults)
+    metric = {"source": "validation accuracy (carve-out of the pool)",
+              "iwv": "importance-weighted validation accuracy (estimated target accuracy, Sugiyama et al. 2007)",
+              "dev": "deep embedded validation accuracy (estimated target accuracy, You et al. 2019)"}
     report = {"strategy": args.strategy, "encoder": args.encoder, "tasks": [t.name for t in tasks],
               "option_grid": {k: list(v) for k, v in grid.items()}, "fixed": {k: v for _, k, v in fixed},
-              "budgets": args.budgets, "seeds": args.seeds, "metric": "validation accuracy (carve-out of the pool)",
+              "budgets": args.budgets, "seeds": args.seeds, "criterion": args.criterion,
+              "criterion_rule": "--criterion, else dev when every task is shifted (A->B), else source",
+              "metric": metric[args.criterion],
+              "density_ratio": None if args.criterion == "source" else {
+                  "features": "frozen encoder features, L2-normalised", "classifier": "logistic regression, "
+                  f"balanced, C from {list(da_select.DOMAIN_CS)} by 3-fold domain log-loss, 5-fold cross-fitted",
+                  "clip": da_select.MAX_WEIGHT},
               "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
               "candidates": rows, "chosen": grid_list[best]}
     out = Path(args.out or f"tune-{args.strategy}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     for row in rows:
-        print(f"{json.dumps(row['values'])}: mean validation accuracy {row['mean']}")
-    print(f"chosen: {json.dumps(grid_list[best])} (written to {out})")
+        print(f"{json.dumps(row['values'])}: mean {args.criterion} score {row['mean']} "
+              f"(validation accuracy {row['source_mean']})")
+    print(f"chosen by {args.criterion}: {json.dumps(grid_list[best])} (written to {out})")
     return 0

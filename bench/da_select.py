@@ -1,0 +1,152 @@
+"""Label-free target criteria for choosing domain-adaptation defaults: density ratios, IWV and DEV.
+
+A default for a shifted task ``A->B`` must be chosen without target labels. The criteria here
+estimate a candidate's *target* risk from its *source* validation losses, re-weighted by the
+density ratio ``w(x) = p_target(x) / p_source(x)``:
+
+- **IWV**, importance-weighted validation (Sugiyama, Krauledat & Mueller 2007), self-normalised:
+  ``R = sum(w * l) / sum(w)`` over the source validation items (a weighted mean of the losses, so
+  it stays a risk even when the estimated ratios do not average 1).
+- **DEV**, deep embedded validation (You et al. 2019): IWV with a control variate. ``E_s[w] = 1``
+  is known, so ``R = mean(w * l) + eta * (mean(w) - 1)`` with ``eta = -Cov(w * l, w) / Var(w)``,
+  which lowers the variance of IWV when the weights are uneven.
+
+The ratio comes from a domain classifier (logistic regression on L2-normalised frozen features,
+source validation against the unlabelled target pool, balanced classes so ``p / (1 - p)`` is the
+ratio at equal priors), **cross-fitted** so that no item is scored by a classifier that saw it, and
+clipped to ``[1 / max_weight, max_weight]``. The weights are *not* renormalised to mean 1: DEV
+needs the raw mean (with mean-1 weights it would equal IWV). Their mean is also a diagnostic: far
+below 1, the source validation set covers little of the target (the domains are nearly separable
+on these features) and DEV extrapolates (its risk is clipped to [0, 1]). :func:`density_ratios` is the one
+shared implementation (the ``importance`` strategy normalises its result for training).
+
+Torch-free: numpy and scikit-learn only. Losses are the 0-1 loss of the validation predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.probe import l2_normalise
+
+#: criteria ``bench tune --criterion`` accepts (``oracle-target`` is refused: it reads target labels)
+CRITERIA = ("source", "iwv", "dev")
+#: the domain classifier's candidate inverse regularisations (chosen by the DOMAIN labels' held-out
+#: log-loss, so the odds are calibrated ratios; class labels play no part) and the weight clip
+DOMAIN_CS = (0.01, 0.1, 1.0, 10.0)
+MAX_WEIGHT = 20.0
+
+
+def domain_data(source_feats: Any, target_feats: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (L2-normalised, flattened) and domain labels (0 source, 1 target) of both feature sets."""
+    source_feats, target_feats = np.asarray(source_feats), np.asarray(target_feats)
+    if not len(source_feats) or not len(target_feats):
+        raise ValueError("density ratios need at least one source and one target row")
+    n = len(source_feats) + len(target_feats)
+    x = l2_normalise(np.concatenate([source_feats.reshape(len(source_feats), -1),
+                                     target_feats.reshape(len(target_feats), -1)]).reshape(n, -1))
+    return x, np.concatenate([np.zeros(len(source_feats), dtype=int), np.ones(len(target_feats), dtype=int)])
+
+
+def choose_domain_C(source_feats: Any, target_feats: Any, seed: int = 0, Cs: Sequence[float] = DOMAIN_CS) -> float:
+    """The domain classifier's ``C`` with the best 3-fold held-out log-loss (domain labels only)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    x, d = domain_data(source_feats, target_feats)
+    if min(int((d == 0).sum()), int((d == 1).sum())) < 3:
+        return float(Cs[len(Cs) // 2])
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    losses = [-cross_val_score(LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed),
+                               x, d, cv=cv, scoring="neg_log_loss").mean() for C in Cs]
+    return float(Cs[int(np.argmin(losses))])
+
+
+def density_ratios(source_feats: Any, target_feats: Any, C: float | None = None, max_weight: float = MAX_WEIGHT,
+                   seed: int = 0, folds: int = 5) -> np.ndarray:
+    """``p_target(x) / p_source(x)`` for each source row: a cross-fitted, class-balanced logistic
+    domain classifier's odds, clipped to ``[1 / max_weight, max_weight]``; not renormalised.
+    ``C`` None: chosen by :func:`choose_domain_C`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    if C is None:
+        C = choose_domain_C(source_feats, target_feats, seed)
+    x, d = domain_data(source_feats, target_feats)
+    n_source = int((d == 0).sum())
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed)
+    k = int(min(folds, n_source, len(d) - n_source))
+    if k >= 2:
+        cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        p = cross_val_predict(clf, x, d, cv=cv, method="predict_proba")[:n_source, 1]
+    else:  # one row on a side: nothing to hold out
+        p = clf.fit(x, d).predict_proba(x[:n_source])[:, 1]
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.clip(p / (1 - p), 1.0 / max_weight, max_weight)
+
+
+def iwv_risk(losses: Any, weights: Any) -> float:
+    """Importance-weighted validation risk, self-normalised: ``sum(w * l) / sum(w)``."""
+    loss, w = _pair(losses, weights)
+    return float(np.sum(w * loss) / np.sum(w))
+
+
+def dev_risk(losses: Any, weights: Any) -> float:
+    """Deep embedded validation risk: ``mean(w * l) + eta * (mean(w) - 1)``, ``eta = -Cov(w l, w) / Var(w)``
+    (``eta = 0`` when the weights are constant), clipped to ``[0, 1]`` (the 0-1 loss's range)."""
+    loss, w = _pair(losses, weights)
+    wl = w * loss
+    var = float(np.var(w, ddof=1)) if len(w) > 1 else 0.0
+    eta = 0.0 if var <= 1e-15 else -float(np.cov(wl, w, ddof=1)[0, 1]) / var
+    return float(np.clip(np.mean(wl) + eta * (np.mean(w) - 1.0), 0.0, 1.0))
+
+
+def _pair(losses: Any, weights: Any) -> tuple[np.ndarray, np.ndarray]:
+    loss, w = np.asarray(losses, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    if loss.shape != w.shape or loss.ndim != 1 or not len(loss):
+        raise ValueError(f"losses {loss.shape} and weights {w.shape} must be the same non-empty 1-d shape")
+    return loss, w
+
+
+def weight_summary(weights: Any) -> dict[str, float]:
+    """What the report records about the weights: mean, min, max, effective sample size."""
+    w = np.asarray(weights, dtype=np.float64)
+    return {"mean": round(float(w.mean()), 4), "min": round(float(w.min()), 4), "max": round(float(w.max()), 4),
+            "ess": round(float(w.sum() ** 2 / (w * w).sum()), 2), "n": len(w)}
+
+
+def score(criterion: str, correct: Any, weights: Any | None) -> float:
+    """A candidate's score under ``criterion`` (higher is better): plain validation accuracy for
+    ``source``, else ``1 - risk`` of the 0-1 loss, an estimate of the target accuracy."""
+    correct = np.asarray(correct, dtype=np.float64)
+    if criterion == "source":
+        return float(correct.mean())
+    if weights is None:
+        raise ValueError(f"criterion {criterion!r} needs density ratios")
+    risk = {"iwv": iwv_risk, "dev": dev_risk}[criterion](1.0 - correct, weights)
+    return 1.0 - risk
+
+
+def resolve_criterion(requested: str | None, shifted: Sequence[bool], tasks: Sequence[str]) -> str:
+    """The criterion ``bench tune`` uses: ``requested``, or by default ``dev`` when every task is
+    shifted (``A->B``) and ``source`` otherwise. A target criterion on an unshifted task, or one
+    that reads target labels, is refused."""
+    if requested in (None, "", "auto"):
+        return "dev" if shifted and all(shifted) else "source"
+    name = str(requested).strip().lower()
+    if name.startswith("oracle"):
+        raise UserError(f"--criterion {requested}: a default may not be chosen on target test labels; the "
+                        "leaderboard's oracle table shows that upper bound from runs that already happened; "
+                        f"use one of {', '.join(CRITERIA)}")
+    if name not in CRITERIA:
+        raise UserError(f"--criterion {requested!r} is unknown; use one of {', '.join(CRITERIA)} (default: dev "
+                        "for shifted tasks, source otherwise)")
+    unshifted = [t for t, s in zip(tasks, shifted, strict=True) if not s]
+    if name != "source" and unshifted:
+        raise UserError(f"--criterion {name} needs a shifted task (A->B) with unlabelled target images; "
+                        f"{', '.join(unshifted)} has none: use --criterion source")
+    return name

@@ -1,0 +1,187 @@
+"""Label-free target criteria (IWV, DEV) and ``bench tune --criterion`` (issue 11, model selection).
+
+Before bench.da_select, ``bench tune`` scored domain-adaptation candidates by source validation
+accuracy only: a candidate that is better on the source and worse on the target always won.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import bench
+from bench.da_select import density_ratios, dev_risk, iwv_risk, resolve_criterion, score, weight_summary
+from bench.errors import UserError
+from bench.specs import TaskSpec
+from bench.tasks import ArraySplit, TaskData
+from bench.views import ProtocolError
+
+
+def test_uniform_weights_give_plain_validation_accuracy():
+    """Guards: with no shift (w = 1) both criteria must reduce to the ordinary validation score."""
+    correct = np.array([1, 1, 0, 1, 0, 1, 1, 1], dtype=bool)
+    ones = np.ones(len(correct))
+    assert score("source", correct, None) == 0.75
+    assert score("iwv", correct, ones) == pytest.approx(0.75)
+    assert score("dev", correct, ones) == pytest.approx(0.75)
+
+
+def test_iwv_and_dev_by_hand():
+    """Hand-computed: l = [0,1,0,1], w = [1,2,1,2]: IWV = 4/6; DEV: Cov(wl, w) = 2/3, Var(w) = 1/3,
+    eta = -2, mean(wl) = 1, mean(w) = 1.5 -> 1 - 2 * 0.5 = 0 (the loss is exactly 2(w - 1)/w...
+    zero where w = 1). l = [0,1,1,0]: the loss is uncorrelated with w, eta = -0.5, DEV = 0.75 -
+    0.25 = 0.5 = IWV = the plain mean."""
+    w = np.array([1.0, 2.0, 1.0, 2.0])
+    assert iwv_risk([0, 1, 0, 1], w) == pytest.approx(4 / 6)
+    assert dev_risk([0, 1, 0, 1], w) == pytest.approx(0.0)
+    assert iwv_risk([0, 1, 1, 0], w) == pytest.approx(0.5)
+    assert dev_risk([0, 1, 1, 0], w) == pytest.approx(0.5)
+    assert score("dev", np.array([1, 0, 0, 1], dtype=bool), w) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        iwv_risk([0, 1], [1.0])
+    assert weight_summary(w) == {"mean": 1.5, "min": 1.0, "max": 2.0, "ess": 3.6, "n": 4}
+
+
+def _planted(seed: int = 0, n_source: int = 600, n_target: int = 1500):
+    """1-d covariate shift: source x ~ N(0, 1), target x ~ N(1.5, 1); features (x, 1) so the
+    L2-normalised direction encodes x. True ratio: exp(1.5 x - 1.125)."""
+    rng = np.random.default_rng(seed)
+    xs, xt = rng.normal(0, 1, n_source), rng.normal(1.5, 1, n_target)
+    feats = lambda x: np.stack([x, np.ones_like(x)], axis=1)  # noqa: E731
+    return xs, xt, feats(xs), feats(xt)
+
+
+def test_density_ratios_are_cross_fitted_estimates_of_the_true_ratio():
+    """Guards: the weights follow p_t/p_s (rank correlation with the true ratio), average about 1
+    on overlapping domains, are clipped, and do not depend on the order of calls."""
+    xs, _, fs, ft = _planted()
+    w = density_ratios(fs, ft, seed=0)
+    true = np.exp(1.5 * xs - 1.125)
+    assert np.corrcoef(np.argsort(np.argsort(w)), np.argsort(np.argsort(true)))[0, 1] > 0.95
+    assert 0.7 < w.mean() < 1.3
+    assert w.max() <= 20.0 and w.min() >= 1 / 20.0
+    np.testing.assert_array_equal(w, density_ratios(fs, ft, seed=0))
+    same = density_ratios(fs, fs.copy(), seed=0)  # no shift: weights about 1
+    assert abs(np.median(same) - 1.0) < 0.2
+
+
+def test_iwv_and_dev_recover_the_target_risk_under_a_planted_shift():
+    """A model that errs where x > 1 is good on the source (16% error) and bad on the target (69%).
+    Plain validation misses the target risk; IWV and DEV get within 0.12 of it and pick the model
+    with uniform 30% errors, which is the better one on the target."""
+    xs, xt, fs, ft = _planted()
+    w = density_ratios(fs, ft, seed=0)
+    rng = np.random.default_rng(1)
+    edge_source, edge_target = xs <= 1.0, xt <= 1.0  # correct where x <= 1
+    flat_source = rng.random(len(xs)) > 0.3
+    target_risk = 1 - edge_target.mean()
+    plain = 1 - score("source", edge_source, None)
+    assert abs(plain - target_risk) > 0.4
+    for criterion in ("iwv", "dev"):
+        estimate = 1 - score(criterion, edge_source, w)
+        assert abs(estimate - target_risk) < 0.12, (criterion, estimate, target_risk)
+        assert score(criterion, flat_source, w) > score(criterion, edge_source, w)
+    assert score("source", edge_source, None) > score("source", flat_source, None)
+
+
+def test_criterion_defaults_and_refusals():
+    """dev is the default when every task is shifted, source otherwise; oracle and target criteria
+    on an unshifted task are refused in one line."""
+    assert resolve_criterion("auto", [True, True], ["a->b", "c->d"]) == "dev"
+    assert resolve_criterion(None, [True, False], ["a->b", "c"]) == "source"
+    assert resolve_criterion("IWV", [True], ["a->b"]) == "iwv"
+    with pytest.raises(UserError, match="target test labels"):
+        resolve_criterion("oracle-target", [True], ["a->b"])
+    with pytest.raises(UserError, match="'mystery' is unknown"):
+        resolve_criterion("mystery", [True], ["a->b"])
+    with pytest.raises(UserError, match="needs a shifted task.*digits"):
+        resolve_criterion("dev", [False], ["digits"])
+
+
+class _Hidden(ArraySplit):
+    """A split whose labels raise: the target pool and target test of the task below."""
+
+    @property
+    def labels(self):  # type: ignore[override]
+        raise AssertionError("target labels were read")
+
+    @labels.setter
+    def labels(self, value):
+        pass
+
+    def fingerprint(self) -> str:
+        raise AssertionError("the target split's own fingerprint hashes labels")
+
+
+class SealedShift:
+    @staticmethod
+    @bench.hookimpl
+    def bench_register_tasks():
+        def load(request):
+            base = request.resolve("toy-blobs")
+            pool = base.train.images(range(len(base.train)))
+            target = _Hidden([f"t{i}" for i in range(len(pool))], 255 - np.stack(pool), [0] * len(pool))
+            return TaskData(name=request.name, classes=base.classes, train=base.train, test=base.test,
+                            target_train=target, target_test=target, source_domain="a", target_domain="b",
+                            native_size=16)
+
+        return [TaskSpec(name="toy-sealed", description="toy-blobs -> inverted, labels sealed", loader=load)]
+
+
+def _tune_args(tmp_path, **over):
+    args = dict(strategy="knn", task="toy-sealed", encoder="toy-cnn", option=["knn_k=1,5"], set_options=[],
+                budgets="2", seeds=1, published_budgets="1", published_seeds=1, validation=20, device="cpu",
+                resolution="auto", data_dir=None, criterion="auto", out=str(tmp_path / "report.json"))
+    return argparse.Namespace(**{**args, **over})
+
+
+def test_bench_tune_scores_a_shifted_task_by_dev_without_reading_target_labels(tmp_path, with_plugins, monkeypatch):
+    """Guards: the target criterion runs end to end through the ordinary cell pipeline, the target
+    pool's labels are never touched (they raise), and the report keeps both numbers per candidate."""
+    from bench.cli.tune import cmd_tune
+    from bench.plugins import load_plugins
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    plugins = load_plugins(extra=[("sealed", SealedShift)])
+    assert cmd_tune(_tune_args(tmp_path), plugins) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["criterion"] == "dev" and "deep embedded validation" in report["metric"]
+    ratio = report["carve_out"]["density_ratio"]
+    assert ratio["n"] == 20 and ratio["domain_C"] in (0.01, 0.1, 1.0, 10.0)
+    for row in report["candidates"]:
+        (acc,), (dev,) = row["source_scores"]["toy-sealed"], row["scores"]["toy-sealed"]
+        assert 0.0 <= acc <= 1.0 and 0.0 <= dev <= 1.0
+        assert row["source_mean"] == acc and row["mean"] == dev
+    best = max(report["candidates"], key=lambda r: r["mean"])["mean"]
+    assert report["chosen"] in [r["values"] for r in report["candidates"] if r["mean"] == best]
+    source = _tune_args(tmp_path, criterion="source", out=str(tmp_path / "source.json"))
+    assert cmd_tune(source, plugins) == 0
+    plain = json.loads((tmp_path / "source.json").read_text())
+    assert plain["criterion"] == "source" and plain["density_ratio"] is None
+    assert [r["mean"] for r in plain["candidates"]] == [r["source_mean"] for r in report["candidates"]]
+
+
+def test_bench_tune_refuses_oracle_and_target_criteria_on_unshifted_tasks(tmp_path, with_plugins, monkeypatch):
+    from bench.cli.tune import cmd_tune
+    from bench.plugins import load_plugins
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    plugins = load_plugins()
+    with pytest.raises(UserError, match="target test labels"):
+        cmd_tune(_tune_args(tmp_path, task="toy-blobs", criterion="oracle-target"), plugins)
+    with pytest.raises(UserError, match="needs a shifted task"):
+        cmd_tune(_tune_args(tmp_path, task="toy-blobs", criterion="iwv"), plugins)
+
+
+def test_the_carved_target_pool_hides_its_labels():
+    from bench.cli.tune import UnlabelledPool
+
+    split = ArraySplit(["a", "b"], np.zeros((2, 4, 4, 1), dtype=np.uint8), [0, 1])
+    pool = UnlabelledPool(split)
+    with pytest.raises(ProtocolError):
+        pool.labels  # noqa: B018
+    other = UnlabelledPool(ArraySplit(["a", "b"], np.zeros((2, 4, 4, 1), dtype=np.uint8), [1, 1]))
+    assert pool.fingerprint() == other.fingerprint() != split.fingerprint()  # labels play no part
