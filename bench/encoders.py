@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.accel import autocast, to_device, use_channels_last, with_oom_backoff
 from bench.errors import UserError
 
 
@@ -149,6 +150,31 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+class _Batches(torch.utils.data.Dataset[torch.Tensor]):
+    """Preprocessed batch ``i`` of ``n`` images (a DataLoader's workers decode them in parallel)."""
+
+    def __init__(self, encoder: Encoder, images_of: Callable[[Sequence[int]], list[np.ndarray]], n: int,
+                 batch_size: int) -> None:
+        # only the preprocessing travels to the workers, not the model
+        self.encoder = Encoder(encoder.name, nn.Identity(), encoder.feature_dim, encoder.input_size, encoder.mean,
+                               encoder.std, encoder.interpolation)
+        self.images_of, self.n, self.batch_size = images_of, n, batch_size
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        start = i * self.batch_size
+        return preprocess(self.images_of(range(start, min(start + self.batch_size, self.n))), self.encoder)
+
+
+def loader_workers(device: str) -> int:
+    """Decoding workers for an encode pass: none on the CPU (the model needs the cores), up to 4 on CUDA."""
+    import os
+
+    return min(4, max(1, (os.cpu_count() or 2) // 2)) if device.startswith("cuda") else 0
+
+
 @torch.no_grad()
 def encode(
     encoder: Encoder,
@@ -158,20 +184,40 @@ def encode(
     batch_size: int = 256,
     module: nn.Module | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Run ``module`` (default: the encoder's backbone) over ``n`` images, in eval mode, batch by
-    batch; returns float32 features ``[n, D]``."""
+    batch; returns float32 features ``[n, D]``.
+
+    On CUDA (bench.accel): channels_last for CNNs, autocast at ``--precision``, images decoded by
+    ``workers`` DataLoader processes (default :func:`loader_workers`) into pinned memory, and an
+    out-of-memory batch redone in halves (the smaller size kept for the rest of the pass)."""
     module = module if module is not None else encoder.module
     was_training = module.training
     module.eval()
-    chunks = []
+    channels_last = use_channels_last(module, device)
+    workers = loader_workers(device) if workers is None else workers
+    dataset = _Batches(encoder, images_of, n, batch_size)
+    batches: Iterable[torch.Tensor] = (dataset[i] for i in range(len(dataset)))
+    if workers > 0:
+        batches = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                              pin_memory=device.startswith("cuda"))
+
+    def forward(x: torch.Tensor, size: int) -> list[np.ndarray]:
+        out = []
+        for start in range(0, len(x), size):
+            with autocast(device):
+                out.append(module(to_device(x[start : start + size], device, channels_last)).float().cpu().numpy())
+        return out
+
+    chunks: list[np.ndarray] = []
+    size = batch_size
     try:
-        for start in range(0, n, batch_size):
-            positions = range(start, min(start + batch_size, n))
-            x = preprocess(images_of(positions), encoder).to(device)
-            chunks.append(module(x).float().cpu().numpy())
+        for x in batches:
+            parts, size = with_oom_backoff(lambda s: forward(x, s), size, "encode")  # noqa: B023
+            chunks.extend(parts)
             if progress is not None:
-                progress(len(positions))
+                progress(len(x))
     finally:
         module.train(was_training)
     if not chunks:

@@ -191,7 +191,9 @@ def deterministic_settings(device: str) -> dict[str, Any]:
                     cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"])
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name()
-    return info
+    from bench.accel import describe
+
+    return info | describe(device)
 
 
 def flags(contamination: dict[str, Any]) -> list[str]:

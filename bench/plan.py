@@ -45,6 +45,9 @@ class RunConfig:
     seeds: int = DEFAULT_SEEDS
     out: Path = Path("bench-results")
     device: str = "auto"
+    #: ``--precision``: fp32, or bf16 autocast in encode passes and training; ``--compile``: torch.compile (bench.accel)
+    precision: str = "fp32"
+    compile: bool = False
     #: encoder name -> local checkpoint path (``--weights NAME=PATH``)
     weights: dict[str, str] = field(default_factory=dict)
     #: ``"auto"``, or an input side length for every encoder
@@ -97,9 +100,11 @@ class Plan:
 
 
 
-def check_device_name(device: str) -> None:
+def check_device_name(device: str, precision: str = "fp32") -> None:
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if precision not in ("fp32", "bf16"):
+        raise UserError(f"--precision {precision!r}: use fp32 (default) or bf16")
 
 
 def unique(names: list[str], kind: str) -> list[str]:
@@ -205,7 +210,7 @@ class Planner:
     def __init__(self, cfg: RunConfig, plugins: Any) -> None:
         self.cfg = cfg
         self.budgets = parse_budgets(cfg.budgets)
-        check_device_name(cfg.device)
+        check_device_name(cfg.device, cfg.precision)
         if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
             raise UserError(f"--seeds must be a positive integer, not {cfg.seeds!r}")
         self.encoder_specs: dict[str, tuple[EncoderSpec, str | None]] = {

@@ -130,7 +130,9 @@ class Runner:
             failed = self.results.failed_ids()
             self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
             done = _AllBut(failed)
-        self.device = resolve_device(self.cfg.device)
+        # ray, submitit: their workers check --device cuda (bench.worker.worker_device); a login node has no GPU
+        remote = self.cfg.executor != "local" and self.cfg.device.startswith("cuda")
+        self.device = self.cfg.device if remote else resolve_device(self.cfg.device)
         plan = self.plan()
         new_records: list[dict[str, Any]] = []
         for cell, reason in ([] if self.cfg.retry_failed else plan.skips):
@@ -176,7 +178,7 @@ class Runner:
                 group = [c for c in cells if c.task == task_name and c.encoder == enc]
                 if not group:
                     continue
-                encoder = load_encoder(self.planner, enc, task, self.device, self.encoder_meta(enc).trainable)
+                encoder = load_encoder(self.planner, enc, task, "cpu", self.encoder_meta(enc).trainable)  # fingerprint
                 ids = cell_identities(self.planner, task, enc, group, self.manifests, encoder, reference)
                 del encoder
                 keep |= {key for key, ident in ids.items() if ident.cell_id not in done}

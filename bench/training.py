@@ -17,13 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.accel import autocast, is_oom, maybe_compile, run_info, to_device, use_channels_last, with_oom_backoff
 from bench.encoders import Encoder, count_parameters, encode, preprocess
 from bench.recipes import RECIPE_DEFAULTS
 from bench.strategies import Fitted
 from bench.tasks import Split
 
-__all__ = ["RECIPE_DEFAULTS", "Classifier", "augment", "finetune_groups", "fit_classifier", "head_and_backbone_groups",
-           "layer_decay_groups", "num_steps", "predict_fn", "recalibrate_batchnorm", "reestimate_batchnorm", "train"]
+__all__ = ["RECIPE_DEFAULTS", "Classifier", "augment", "autocast", "finetune_groups", "fit_classifier",
+           "head_and_backbone_groups", "is_oom", "layer_decay_groups", "maybe_compile", "num_steps", "predict_fn",
+           "recalibrate_batchnorm", "reestimate_batchnorm", "to_device", "train", "use_channels_last",
+           "with_oom_backoff"]
 
 
 def num_steps(n: int, config: dict[str, Any]) -> int:
@@ -120,9 +123,34 @@ def train(
     # Tiny budgets: preprocess the labelled set once; large ones: per batch.
     cached = preprocess(split.images(range(n)), encoder) if n <= 2048 else None
     model.to(device)
+    channels_last = use_channels_last(model, device)
+    fwd = maybe_compile(model)  # shares model's parameters
     order = torch.randperm(n, generator=gen)
     cursor = 0
     loss_value = float("nan")
+    micro = batch  # an out-of-memory step is redone in micro-batches of half the size (gradients summed)
+
+    def backward(idx: torch.Tensor, x: torch.Tensor, step: int, size: int) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        total = torch.zeros(())
+        for start in range(0, len(idx), size):
+            part = slice(start, start + size)
+            xs, ys = to_device(x[part], device, channels_last), labels[idx[part]].to(device)
+            with autocast(device):
+                logits = fwd(xs)
+                if weights is not None:
+                    per_item = F.cross_entropy(logits.float(), ys, reduction="none")
+                    loss = (per_item * weights[idx[part]].to(device)).mean()
+                else:
+                    loss = F.cross_entropy(logits.float(), ys)
+                if extra_loss is not None:
+                    loss = loss + extra_loss(model, xs, ys, logits, step)
+            if size < len(idx):  # micro-batches: each weighted by its share of the batch
+                loss = loss * (len(ys) / len(idx))
+            loss.backward()
+            total = total + loss.detach().float().cpu()
+        return total
+
     for step in range(steps):
         model.train()
         if config.get("freeze_bn", True):
@@ -132,20 +160,11 @@ def train(
         idx = order[cursor : cursor + batch]
         cursor += batch
         x = cached[idx] if cached is not None else preprocess(split.images(idx.tolist()), encoder)
-        x = augment(x, config.get("augment", "none"), gen, encoder).to(device)
-        y = labels[idx].to(device)
-        logits = model(x)
-        if weights is not None:
-            loss = (F.cross_entropy(logits, y, reduction="none") * weights[idx].to(device)).mean()
-        else:
-            loss = F.cross_entropy(logits, y)
-        if extra_loss is not None:
-            loss = loss + extra_loss(model, x, y, logits, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        x = augment(x, config.get("augment", "none"), gen, encoder)
+        loss_t, micro = with_oom_backoff(lambda size: backward(idx, x, step, size), micro, "train")  # noqa: B023
         opt.step()
         sched.step()
-        loss_value = float(loss.detach())
+        loss_value = float(loss_t)
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"training diverged at step {step} (loss {loss_value}); lower lr")
         if progress is not None and (step % 20 == 0 or step == steps - 1):
@@ -154,7 +173,8 @@ def train(
     if not config.get("freeze_bn", True):
         recalibrated = recalibrate_batchnorm(model, cached if cached is not None else split, encoder, device)
     model.eval()
-    return {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5), "bn_recalibrated": recalibrated}
+    info = {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5), "bn_recalibrated": recalibrated}
+    return info | run_info(fwd is not model, micro, batch)
 
 
 @torch.no_grad()

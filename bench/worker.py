@@ -40,7 +40,7 @@ class CellGroup:
     encoder: str
     cells: tuple[Cell, ...]
     config: RunConfig
-    #: the resolved device (``cuda`` or ``cpu``, never ``auto``)
+    #: the device (``cuda[:N]`` or ``cpu``, never ``auto``; from a ray/submitit driver unchecked: see worker_device)
     device: str
     #: ((budget label, seed), test items whose content is in that budget): from the driver's checks
     content_copies: tuple[tuple[tuple[str, int], int], ...] = ()
@@ -123,9 +123,10 @@ class GroupState:
         self.task = task = session.load_task(group.task)
         self.meta = planner.encoder_meta(group.encoder)
         events("status", f"{name}: loading encoder")
-        deterministic_settings(group.device)  # before CUDA starts: cuBLAS reads its workspace setting once
+        self.device = worker_device(group)
+        deterministic_settings(self.device)  # before CUDA starts: cuBLAS reads its workspace setting once
         self.encoder = self.load_encoder(pretrained=self.meta.trainable)
-        self.features = FeatureStore(self.encoder, group.device,
+        self.features = FeatureStore(self.encoder, self.device,
                                      lambda n: events("status", f"{name}: encoding {n} images"))
         splits = task.splits()
         kinds = {c.strategy: planner.strategy(c.strategy).kind for c in group.cells}
@@ -157,7 +158,7 @@ class GroupState:
         return info
 
     def load_encoder(self, pretrained: bool) -> Any:
-        return load_encoder(self.session.planner, self.group.encoder, self.task, self.group.device, pretrained)
+        return load_encoder(self.session.planner, self.group.encoder, self.task, self.device, pretrained)
 
     def _contamination(self, features: dict[str, np.ndarray]) -> Any:
         from bench import contamination
@@ -187,8 +188,8 @@ class GroupState:
             cell=cell, task=self.task, positions=self.manifests.positions(self.task, budget, cell.seed),
             strategy=self.strategies[cell.strategy], kind=self.kinds[cell.strategy], encoder=self.encoder,
             encoder_total=self.encoder_total, encoder_meta=self.meta, load_encoder=self._cell_encoder(cell),
-            features=self.features, device=self.group.device,
-            record=base_record(cell, self.task, self.group.device, self.encoder_info(cell),
+            features=self.features, device=self.device,
+            record=base_record(cell, self.task, self.device, self.encoder_info(cell),
                                self.identities[cell.key()]),
             report=self.report, reference=self.reference,
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),
@@ -197,6 +198,16 @@ class GroupState:
             progress=lambda msg: events("detail", msg),
         )
         return evaluate_cell(job)
+
+
+def worker_device(group: CellGroup) -> str:
+    """The group's device resolved in this process (ray and submitit drivers pass ``cuda`` on unchecked),
+    and its ``--precision``/``--compile`` set for the training loop and encode passes (bench.accel)."""
+    from bench.accel import configure
+    from bench.runner import resolve_device
+
+    configure(group.config.precision, group.config.compile)
+    return resolve_device(group.device)
 
 
 def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretrained: bool) -> Any:

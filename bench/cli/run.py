@@ -77,7 +77,11 @@ def add_run_parser(sub: Any) -> None:
     r.add_argument("--budgets", help="e.g. 1,2,5,10,20 or n100 or full (default 1,2,5,10,20)")
     r.add_argument("--seeds", type=int, help="seeds per cell (default 3)")
     r.add_argument("--out", help="run folder: results.jsonl, manifests/ (default bench-results)")
-    r.add_argument("--device", help="auto (GPU when there is one), cpu, cuda")
+    r.add_argument("--device", help="auto (GPU when there is one), cpu, cuda[:N]; with --executor ray or submitit, "
+                   "cuda is checked on the workers, not here (a login node needs no GPU)")
+    r.add_argument("--precision", help="fp32 (default), or bf16: bf16 autocast in the encode pass and in training")
+    r.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model in the training loop (opt-in; the first steps pay the compile)")
     r.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="local checkpoint for an encoder (repeatable); checked before caches and hubs")
     r.add_argument("--resolution", help="input side for every encoder, or auto (default)")
@@ -131,6 +135,7 @@ TOML_TYPES = {
     "resolution": "an integer or \"auto\"", "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
     "executor": _STR, "layer_decay": _NUM, "lora_rank": _INT, "lora_alpha": _NUM, "head_init": _STR, "tune": _BOOL,
     "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
+    "precision": _STR, "compile": _BOOL,
     "episodes": _STR,
 }
 
@@ -163,6 +168,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
              "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed",
+             "precision", "compile",
              "episodes", *TOML_KEYS}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
@@ -189,6 +195,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.seeds = pick("seeds", cfg.seeds)
     cfg.out = Path(pick("out", str(cfg.out)))
     cfg.device = str(pick("device", cfg.device))
+    cfg.precision, cfg.compile = str(pick("precision", cfg.precision)), bool(pick("compile", False))
     res = pick("resolution", cfg.resolution)
     if str(res) != "auto":
         try:
