@@ -175,3 +175,45 @@ def test_ray_without_a_cluster_at_the_address_is_one_line(tmp_path, monkeypatch)
         _ray._connect("auto")
     assert str(err.value) == ("--address auto: no Ray cluster there (Could not find any running Ray instance.); "
                               "start one with `ray start --head`, or leave out --address to start a local instance")
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_at_an_unreachable_address_fails_at_once(tmp_path, monkeypatch):
+    """Guards against Ray's own retry loop (minutes at 127.0.0.1:<closed port> before this check):
+    a HOST:PORT that refuses is one line naming it, and ray.init is never reached."""
+    ray = pytest.importorskip("ray")
+    from bench_plugins.executors import _ray
+
+    def must_not_connect(**kw):
+        raise AssertionError("ray.init called for an unreachable address")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", must_not_connect)
+    port = closed_port()
+    with pytest.raises(UserError, match=rf"^--address 127.0.0.1:{port}: no Ray cluster reachable there within 5 s "
+                                        r"\(connection refused\); check the head node's address and port"):
+        _ray._connect(f"127.0.0.1:{port}", 5)
+    with pytest.raises(UserError, match=r"^--executor-option connect_timeout=0: use a positive number of seconds$"):
+        _ray._connect(f"127.0.0.1:{port}", 0)
+    with pytest.raises(UserError, match=r"^--address 'head-node': use auto or HOST:PORT"):
+        _ray._connect("head-node", 5)
+
+
+def test_ray_at_a_closed_port_exits_2_with_one_line(tmp_path):
+    """Guards against a traceback (or a minutes-long hang) from `bench run --executor ray --address HOST:PORT`."""
+    pytest.importorskip("ray")
+    port = closed_port()
+    proc = run_cli("run", "--executor", "ray", "--address", f"127.0.0.1:{port}", "--executor-option",
+                   "connect_timeout=3", "--tasks", "digits", "--encoders", "pixels", "--strategies", "knn",
+                   "--budgets", "2", "--seeds", "1", "--no-contamination", "--forgetting", "off", "--no-progress",
+                   "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"bench: error: --address 127.0.0.1:{port}: no Ray cluster")
+    assert "Traceback" not in proc.stderr

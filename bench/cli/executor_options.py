@@ -17,7 +17,8 @@ from bench.errors import UserError
 #: option -> (type, help); the flag is ``--`` + the option with ``-`` for ``_``
 FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "jobs": (int, "local: worker processes, one cell group (task x encoder) at a time each (default 1)"),
-    "address": (str, "ray: the cluster to join, auto or HOST:PORT (default: a local Ray instance)"),
+    "address": (str, "ray: the cluster to join, auto or HOST:PORT (default: a local Ray instance); a HOST:PORT "
+                "that does not answer in 30 s fails (--executor-option connect_timeout=S)"),
     "slurm_partition": (str, "submitit: the Slurm partition"),
     "slurm_time": (int, "submitit: minutes per job array element (one task x encoder group; default 60)"),
     "cpus_per_task": (int, "ray, submitit: CPUs per cell group (default 1)"),

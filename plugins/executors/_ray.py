@@ -7,10 +7,13 @@ joins a running cluster (``auto`` or ``HOST:PORT``); without it a local Ray inst
 for the run and shut down after it. An instance already initialised in this process (a test, a
 notebook) is used as it is. Resources per task: ``--cpus-per-task`` (default 1) and
 ``--gpus-per-task`` (default 1 with ``--device cuda``, else 0; fractions share a GPU).
+``--executor-option connect_timeout=S`` (default 30): a ``HOST:PORT`` that does not answer within
+``S`` seconds is one line naming it (Ray itself retries for minutes).
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,7 +23,9 @@ from bench.errors import UserError
 from bench.executors import GroupFailures, take_options
 from bench.worker import CellGroup, run_group_records
 
-OPTIONS = ("address", "cpus_per_task", "gpus_per_task")
+OPTIONS = ("address", "cpus_per_task", "gpus_per_task", "connect_timeout")
+#: seconds a ``HOST:PORT`` given to ``--address`` has to accept a connection
+CONNECT_TIMEOUT = 30.0
 
 
 class RayExecutor:
@@ -31,7 +36,7 @@ class RayExecutor:
         todo = list(pending)
         if not todo:
             return
-        started = _connect(options.get("address"))
+        started = _connect(options.get("address"), options.get("connect_timeout", CONNECT_TIMEOUT))
         try:
             yield from _run(todo, options)
         finally:
@@ -39,16 +44,34 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def _connect(address: str | None) -> bool:
+def _connect(address: str | None, timeout: Any = CONNECT_TIMEOUT) -> bool:
     """Join ``address`` (or start a local instance); True when this call started Ray."""
     if ray.is_initialized():
         return False
+    if address and address != "auto":
+        check_reachable(address, timeout)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
         raise UserError(f"--address {address}: no Ray cluster there ({str(exc).splitlines()[0]}); start one "
                         "with `ray start --head`, or leave out --address to start a local instance") from None
     return True
+
+
+def check_reachable(address: str, timeout: Any) -> None:
+    """A ``HOST:PORT`` accepts a TCP connection within ``timeout`` seconds, else one line naming it."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise UserError(f"--executor-option connect_timeout={timeout!r}: use a positive number of seconds")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--address {address!r}: use auto or HOST:PORT (the head node's GCS port, e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=float(timeout)).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+        raise UserError(f"--address {address}: no Ray cluster reachable there within {timeout:g} s ({why}); check the "
+                        "head node's address and port (`ray start --head` prints them) or leave out --address to "
+                        "start a local instance") from None
 
 
 def _run(groups: list[CellGroup], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
