@@ -138,11 +138,30 @@ class RunRecords(list[dict[str, Any]]):
     def __init__(self, records: Iterable[dict[str, Any]], dirs: Iterable[str | Path]) -> None:
         super().__init__(records)
         self.dirs = [Path(d) for d in dirs]
+        _LAST_LOAD[:] = [list(self), self.dirs]  # the last load, for a filtered copy of it (see dirs_of)
+
+
+#: [records, dirs] of the last :class:`RunRecords` made (the records held, so their ids stay theirs)
+_LAST_LOAD: list[Any] = []
+
+
+def dirs_of(records: Any) -> list[Path]:
+    """The run folders ``records`` came from: its own ``dirs``, or, for a filtered copy of the last
+    load (another board wrapper may filter before this one), that load's folders; else none."""
+    if hasattr(records, "dirs"):
+        return list(records.dirs)
+    if not _LAST_LOAD:
+        return []
+    loaded, dirs = _LAST_LOAD
+    ids = {id(r) for r in loaded}
+    if (records and all(id(r) in ids for r in records)) or (not records and not loaded):
+        return list(dirs)
+    return []
 
 
 def attach(board: dict[str, Any], records: Any) -> dict[str, Any]:
     """``board`` with the sections of the folders ``records`` came from (only those that have rows)."""
-    extra = sections(getattr(records, "dirs", []))
+    extra = sections(dirs_of(records))
     board.update({k: v for k, v in extra.items() if v})
     return board
 

@@ -156,6 +156,21 @@ def test_bench_rank_prints_a_row_per_encoder(toy, capsys, tmp_path):
     assert report["budget"] == "5/class" and [r["encoder"] for r in report["scores"]] == ["toy-cnn", "pixels"]
     assert {c["estimator"] for c in report["correlations"]} <= {"logme", "leep", "nce", "hscore", "knn"}
     assert all(c["n"] == 2 and c["strategy"] == "toy-centroid" for c in report["correlations"])
+    # the leaderboard's estimator table reads the result saved in the run folder
+    saved = json.loads((tmp_path / "rank.json").read_text())
+    assert saved["correlations"] == report["correlations"] and saved["budget"] == "5/class"
+
+
+def test_bench_rank_against_an_unwritable_run_is_one_line(toy, capsys, tmp_path, monkeypatch):
+    """Guards the rank.json write: a folder that cannot take it is one line naming the path."""
+    import bench.cli.rank as rank
+
+    monkeypatch.setattr(rank, "score", lambda args: ([], "5/class"))
+    (tmp_path / "results.jsonl").write_text("")
+    (tmp_path / "rank.json").mkdir()  # os.replace onto a folder fails
+    assert main(["rank", "--tasks", "toy-blobs", "--encoders", "toy-cnn", "--against", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write" in err and "rank.json" in err
 
 
 @pytest.mark.parametrize("argv, expected", [

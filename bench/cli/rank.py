@@ -132,6 +132,7 @@ def save(result: dict[str, Any], run_dir: str) -> Path:
                                   indent=1), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise UserError(f"--against {run_dir!r}: cannot write '{path}' ({exc.strerror}); "
                         "make the run folder writable") from None
     return path
