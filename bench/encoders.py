@@ -210,19 +210,22 @@ def encode(
                 out.append(module(to_device(x[start : start + size], device, channels_last)).float().cpu().numpy())
         return out
 
-    chunks: list[np.ndarray] = []
-    size = batch_size
+    # filled batch by batch: the pass holds one batch of images and the features, never every image
+    feats = np.zeros((0, encoder.feature_dim), dtype=np.float32)
+    size, done = batch_size, 0
     try:
         for x in batches:
             parts, size = with_oom_backoff(lambda s: forward(x, s), size, "encode")  # noqa: B023
-            chunks.extend(parts)
+            for part in parts:
+                if done == 0:
+                    feats = np.empty((n, *part.shape[1:]), dtype=np.float32)
+                feats[done : done + len(part)] = part
+                done += len(part)
             if progress is not None:
                 progress(len(x))
     finally:
         module.train(was_training)
-    if not chunks:
-        return np.zeros((0, encoder.feature_dim), dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    return feats
 
 
 def check_patch_multiple(encoder: str, size: int, patch: int | None) -> None:

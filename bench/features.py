@@ -32,7 +32,7 @@ CACHE_FORMAT = "features-v2"
 def checksum(feats: np.ndarray) -> str:
     """SHA-256 of an array's dtype, shape and bytes (stored with each entry)."""
     h = hashlib.sha256(f"{feats.dtype.str}|{feats.shape}|".encode())
-    h.update(np.ascontiguousarray(feats).tobytes())
+    h.update(np.ascontiguousarray(feats).data)  # the buffer itself: no copy of the array
     return h.hexdigest()
 
 

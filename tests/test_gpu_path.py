@@ -244,3 +244,37 @@ def test_gpu_compile_trains():
     accel.configure(precision="bf16", compile=True)
     _, info = trained(lambda m: m, device="cuda")
     assert info["compiled"] is True and np.isfinite(info["final_loss"])
+
+
+def test_the_cache_checksum_reads_the_array_in_place():
+    """Guards: checksumming a feature array made a full bytes copy (a 50,000-image pass held its
+    features twice); the checksum is unchanged."""
+    import hashlib
+    import tracemalloc
+
+    from bench.features import checksum
+
+    feats = np.random.default_rng(0).random((2000, 1000), dtype=np.float32)  # 8 MB
+    old = hashlib.sha256(f"{feats.dtype.str}|{feats.shape}|".encode())
+    old.update(feats.tobytes())
+    tracemalloc.start()
+    try:
+        digest = checksum(feats)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == old.hexdigest() and peak < 1_000_000
+
+
+def test_encode_fills_one_array_with_every_batch():
+    """Guards: features are written batch by batch into one array (before, a list of chunks was
+    concatenated: the pass held its features twice); logits of another module keep their width."""
+    enc = tiny_encoder()
+    split = tiny_split(20)
+    feats = encode(enc, split.images, len(split), batch_size=6)
+    one_by_one = np.concatenate([encode(enc, split.images, 20, batch_size=20)])
+    np.testing.assert_allclose(feats, one_by_one, rtol=1e-5, atol=1e-6)
+    assert feats.flags["OWNDATA"] and feats.shape == (20, 6)
+    logits = encode(enc, split.images, len(split), batch_size=6, module=nn.Sequential(enc.module, nn.Linear(6, 3)))
+    assert logits.shape == (20, 3)
+    assert encode(enc, split.images, 0).shape == (0, 6)
