@@ -27,6 +27,9 @@ from bench.errors import UserError
 
 #: Metrics kept per (seed, manifest) in each cell, for the paired tests of :mod:`bench.ranking`.
 PAIRED_METRICS = ("accuracy", "target_accuracy")
+#: Numbers a record keeps in ``info`` that the board averages too (``final_domain_accuracy``: the
+#: domain critic's accuracy over a DA method's last steps, 0.5 = domains indistinguishable).
+INFO_METRICS = ("final_domain_accuracy",)
 #: The recipe keys a head-start pair must share (when both configurations have them).
 RECIPE_KEYS = ("epochs", "min_steps", "max_steps", "batch_size", "augment", "weight_decay", "warmup_frac")
 
@@ -164,6 +167,10 @@ def _cell(rs: list[dict[str, Any]], fails: list[dict[str, Any]], expected: int,
         vals = [float(r["metrics"][m]) for r in rs if isinstance(r["metrics"].get(m), (int, float))]
         if vals:
             cell[m] = _stats(vals)
+    for key in INFO_METRICS:
+        vals = [float(v) for r in rs if isinstance(v := (r.get("info") or {}).get(key), (int, float))]
+        if vals:
+            cell[key] = _stats(vals)
     diffs = []
     for r in rs:
         s = None if r["strategy"] == "scratch" else scratch_partner(

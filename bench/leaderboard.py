@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import board as _board
-from bench import board_episodes
+from bench import board_da, board_episodes
 from bench.board import budget_order, config_key, mean_ci, strategy_label
 from bench.errors import UserError
 from bench.results import ResultsFile, latest
@@ -157,6 +157,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
                             *_metric_table(task, "target_accuracy_clean")))
             out.append((f"{name}: transfer gap, source minus target (points)",
                         *_metric_table(task, "transfer_gap", signed=True)))
+            out += board_da.task_tables(name, task)
         headers, rows = _metric_table(task, "head_start", signed=True)
         if rows:
             out.append((f"{name}: head-start over scratch (paired: same encoder/budget/seed/manifest/recipe; points)",

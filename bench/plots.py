@@ -15,6 +15,8 @@ from bench.ranking import labels_per_class, primary_metric
 
 #: The classic comparison, drawn first and in fixed colours on every curve plot.
 CLASSIC = {"scratch": "tab:red", "linear-probe": "tab:blue", "finetune": "tab:green"}
+#: Colours of the other strategies: never one of the classic three (tent was drawn in finetune's green)
+OTHERS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold")
 
 
 def _pyplot() -> Any:
@@ -47,8 +49,10 @@ def _draw(ax: Any, task: dict[str, Any], metric: str, ylabel: str) -> int:
         if not xs:
             continue
         colour = CLASSIC.get(row["strategy"])
+        others = sorted({r["strategy"] for r in rows} - set(CLASSIC))
+        line_colour = colour or OTHERS[others.index(row["strategy"]) % len(OTHERS)]
         style = ("-", "--", ":", "-.")[encoders.index(row["encoder"]) % 4]  # one line style per encoder
-        (line,) = ax.plot(xs, ys, marker="o", color=colour, linestyle=style,
+        (line,) = ax.plot(xs, ys, marker="o", color=line_colour, linestyle=style,
                           label=f"{row['encoder']} / {row['strategy']}", linewidth=2.2 if colour else 1.2)
         ax.fill_between(xs, [y - c for y, c in zip(ys, ci)], [y + c for y, c in zip(ys, ci)],
                         color=line.get_color(), alpha=0.15)
@@ -92,10 +96,28 @@ def shift_curves(board: dict[str, Any], path: Path) -> Path | None:
     fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 4 * len(tasks)), squeeze=False)
     for (ax_t, ax_g), (name, task) in zip(axes, tasks):
         _draw(ax_t, task, "target_accuracy", "target test accuracy %")
+        _source_only(ax_t, task)
         ax_t.set_title(f"{name}: target")
         _draw(ax_g, task, "transfer_gap", "gap, source minus target (points)")
         ax_g.set_title(f"{name}: transfer gap")
     return _save(plt, fig, path)
+
+
+def _x(task: dict[str, Any], budget: str) -> float | None:
+    cell: dict[str, Any] = next((r["budgets"][budget] for r in task["rows"] if budget in r["budgets"]), {})
+    return labels_per_class(task, budget, cell)
+
+
+def _source_only(ax: Any, task: dict[str, Any]) -> None:
+    """The paired source-only baselines' target accuracy, black (one line per distinct baseline)."""
+    from bench.board_da import source_only_series
+
+    for i, (encoder, methods, points) in enumerate(source_only_series(task)):
+        pts = sorted((x, 100 * y) for b, y in points.items() if (x := _x(task, b)))
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color="black", linestyle=("--", ":", "-.")[i % 3],
+                    marker="x", linewidth=1.6, label=f"{encoder} / source-only (paired: {', '.join(methods)})")
+            ax.legend(fontsize=7)
 
 
 def _scatter(board: dict[str, Any], path: Path, point: Any, xlabel: str, ylabel: str, logx: bool) -> Path | None:
