@@ -119,6 +119,16 @@ def weight_summary(weights: Any) -> dict[str, float]:
             "ess": round(float(w.sum() ** 2 / (w * w).sum()), 2), "n": len(w)}
 
 
+def coverage_note(weights: Any) -> str | None:
+    """A warning when the ratios average far below 1: the source validation set holds few target-like
+    items on these features, so IWV is close to plain validation accuracy and DEV extrapolates."""
+    mean = float(np.mean(weights))
+    if mean >= 0.2:
+        return None
+    return (f"density ratios average {mean:.3f} (1 when the source covers the target): the domains are nearly "
+            "separable on these features; iwv stays close to validation accuracy and dev extrapolates")
+
+
 def score(criterion: str, correct: Any, weights: Any | None) -> float:
     """A candidate's score under ``criterion`` (higher is better): plain validation accuracy for
     ``source``, else ``1 - risk`` of the 0-1 loss, an estimate of the target accuracy."""
@@ -150,3 +160,16 @@ def resolve_criterion(requested: str | None, shifted: Sequence[bool], tasks: Seq
         raise UserError(f"--criterion {name} needs a shifted task (A->B) with unlabelled target images; "
                         f"{', '.join(unshifted)} has none: use --criterion source")
     return name
+
+
+def describe(criterion: str, ratio_features: str) -> dict[str, Any]:
+    """What ``bench tune``'s report says about the criterion it used and how the ratios were made."""
+    metric = {"source": "validation accuracy (carve-out of the pool)",
+              "iwv": "importance-weighted validation accuracy (estimated target accuracy, Sugiyama et al. 2007)",
+              "dev": "deep embedded validation accuracy (estimated target accuracy, You et al. 2019)"}[criterion]
+    ratio = None if criterion == "source" else {
+        "features": f"{ratio_features} encoder features, L2-normalised",
+        "classifier": f"logistic regression, balanced, C from {list(DOMAIN_CS)} by 3-fold domain log-loss, "
+                      "5-fold cross-fitted", "clip": MAX_WEIGHT}
+    return {"criterion": criterion, "criterion_rule": "--criterion, else dev when every task is shifted (A->B), "
+            "else source", "metric": metric, "density_ratio": ratio}

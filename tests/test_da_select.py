@@ -134,7 +134,8 @@ class SealedShift:
 def _tune_args(tmp_path, **over):
     args = dict(strategy="knn", task="toy-sealed", encoder="toy-cnn", option=["knn_k=1,5"], set_options=[],
                 budgets="2", seeds=1, published_budgets="1", published_seeds=1, validation=20, device="cpu",
-                resolution="auto", data_dir=None, criterion="auto", out=str(tmp_path / "report.json"))
+                resolution="auto", data_dir=None, criterion="auto", ratio_features="frozen",
+                out=str(tmp_path / "report.json"))
     return argparse.Namespace(**{**args, **over})
 
 
@@ -185,3 +186,47 @@ def test_the_carved_target_pool_hides_its_labels():
         pool.labels  # noqa: B018
     other = UnlabelledPool(ArraySplit(["a", "b"], np.zeros((2, 4, 4, 1), dtype=np.uint8), [1, 1]))
     assert pool.fingerprint() == other.fingerprint() != split.fingerprint()  # labels play no part
+
+
+def test_adapted_ratio_features_use_each_cells_fine_tuned_encoder(tmp_path, with_plugins, monkeypatch):
+    """Guards: --ratio-features adapted re-encodes the validation set and the target sample with the
+    candidate's own fitted encoder (DEV's "deep embedded" features): one ratio summary per cell,
+    none shared through the frozen feature cache."""
+    from bench.cli.tune import cmd_tune
+    from bench.plugins import load_plugins
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    plugins = load_plugins(extra=[("sealed", SealedShift)])
+    args = _tune_args(tmp_path, strategy="finetune", option=["lr=1e-3,1e-2"], criterion="iwv",
+                      ratio_features="adapted", set_options=["min_steps=2", "max_steps=2"])
+    assert cmd_tune(args, plugins) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["density_ratio"]["features"].startswith("adapted")
+    assert "density_ratio" not in report["carve_out"]
+    summaries = [row["density_ratio"]["toy-sealed"][0] for row in report["candidates"]]
+    assert all(s["n"] == 20 for s in summaries)
+    for row, summary in zip(report["candidates"], summaries, strict=True):
+        assert 0.0 <= row["mean"] <= 1.0 and summary["min"] >= 0.05
+
+
+def test_choose_defaults_has_a_dev_entry_per_da_method_over_three_shifts():
+    """Guards: each DA method's default is chosen by dev over the same three shifts (a general
+    default), and each entry parses as a `bench tune` command on its own (`--only dann`)."""
+    import importlib.util
+    from pathlib import Path
+
+    from bench.cli import build_parser
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "choose_defaults.py"
+    spec = importlib.util.spec_from_file_location("choose_defaults", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.measurements("blur", seeds=2)
+    for method, knob in (("dann", "domain_weight"), ("cdan", "domain_weight"), ("mcc", "mcc_weight"),
+                         ("coral", "coral_weight")):
+        args = build_parser().parse_args(["tune", *table[method]])
+        assert args.strategy == method and args.criterion == "dev" and args.seeds == 2
+        assert args.task == "mnist5k->digits,digits->mnist5k,mnist5k@blur:3"
+        assert [o.split("=")[0] for o in args.option] == [knob] and len(args.option[0].split(",")) == 3
+    with pytest.raises(SystemExit, match="unknown"):
+        module.run(Path("/nonexistent"), ["nope"])

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,8 @@ from bench.views import ProtocolError
 
 #: The permutation seed of the carve-out (fixed: the split must not be chosen either).
 CARVE_SEED = 20240610
+#: target pool items the adapted encoder re-encodes per cell for ``--ratio-features adapted``
+ADAPTED_TARGET_ITEMS = 1000
 
 
 def add_tune_parser(sub: Any) -> None:
@@ -67,6 +70,11 @@ def add_tune_parser(sub: Any) -> None:
                         "iwv = importance-weighted validation (Sugiyama 2007), dev = deep embedded validation "
                         "(You 2019; default for shifted A->B tasks): label-free estimates of target accuracy "
                         "from the validation losses and density ratios to the unlabelled target pool")
+    t.add_argument("--ratio-features", default="frozen", choices=("frozen", "adapted"),
+                   help="features of the density ratios for iwv/dev: frozen = the pre-trained encoder's (feature "
+                        "cache, one domain classifier per task, default); adapted = each candidate's fine-tuned "
+                        f"encoder (as DEV's paper does; re-encodes the validation set and {ADAPTED_TARGET_ITEMS} "
+                        "target items per cell)")
     t.add_argument("--out", help="JSON report (default tune-STRATEGY.json)")
 
 
@@ -136,30 +144,47 @@ class UnlabelledPool(Split):
 
 
 class _Recording:
-    """A strategy whose fitted model's predictions on the validation set are kept (for the 0-1 losses)."""
+    """A strategy whose fitted model's predictions on the validation set are kept (for the 0-1
+    losses) and, with ``pool`` given, the adapted encoder's features of the validation set and of
+    (a fixed sample of) the target pool (for ``--ratio-features adapted``)."""
 
-    def __init__(self, inner: Any, validation: Split) -> None:
-        self.inner, self.ids = inner, list(validation.ids)
+    def __init__(self, inner: Any, validation: Split, pool: Split | None, device: str) -> None:
+        self.inner, self.validation, self.pool, self.device = inner, validation, pool, device
         self.seen: list[np.ndarray] = []
+        self.features: tuple[np.ndarray, np.ndarray] | None = None
 
     def fit(self, ctx: Any) -> Any:
         fitted = self.inner.fit(ctx)
+        pool = self.pool
+        if pool is not None and fitted.encoder is not None:
+            from bench.encoders import encode
+
+            picked = np.sort(np.random.default_rng(CARVE_SEED).permutation(len(pool))[:ADAPTED_TARGET_ITEMS])
+            self.features = (encode(fitted.encoder, self.validation.images, len(self.validation), self.device),
+                             encode(fitted.encoder, lambda pos: pool.images([int(picked[i]) for i in pos]),
+                                    len(picked), self.device))
+        ids = list(self.validation.ids)
 
         def predict(split: Any) -> np.ndarray:
             pred = np.asarray(fitted.predict(split))
-            if list(split.ids) == self.ids:
+            if list(split.ids) == ids:
                 self.seen.append(pred)
             return pred
 
         return dataclasses.replace(fitted, predict=predict)
 
 
+def _ratios(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+    C = choose_domain_C(source, target, seed=CARVE_SEED)
+    return density_ratios(source, target, C=C, seed=CARVE_SEED), C
+
+
 def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]],
-            weights: dict[str, np.ndarray]) -> tuple[list[float | None], list[np.ndarray | None]]:
-    """Validation accuracy and per-item correctness of each (budget, seed) cell with ``options``, run
-    as ``bench run`` runs cells. With ``args.criterion`` iwv/dev and no ``weights[task.name]`` yet,
-    the density ratios of the validation set to the target pool are computed from the group's
-    frozen features and stored there."""
+            frozen: dict[str, tuple[np.ndarray, float]]) -> list[tuple[float | None, Any, Any]]:
+    """Per (budget, seed) cell with ``options``, run as ``bench run`` runs cells: validation accuracy,
+    per-item correctness and (criteria iwv/dev) the density ratios with their domain C. Ratios of
+    frozen features are computed once per task into ``frozen``; ``--ratio-features adapted`` uses
+    each cell's fitted encoder (frozen when the strategy keeps the encoder as it was)."""
     from bench.plan import Planner, RunConfig
     from bench.runner import resolve_device
     from bench.worker import CellGroup, GroupState, Session
@@ -177,19 +202,26 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
         device = resolve_device(cfg.device)
         state = GroupState(CellGroup(task.name, args.encoder, tuple(cells), cfg, device),
                            Session(plugins, planner, lambda name: task))
-        if args.criterion != "source" and task.name not in weights:
-            source, target = state.features(task.test), state.features(task.target_train)
-            weights[f"{task.name} C"] = np.array([choose_domain_C(source, target, seed=CARVE_SEED)])
-            weights[task.name] = density_ratios(source, target, C=float(weights[f"{task.name} C"][0]), seed=CARVE_SEED)
-        records: list[dict[str, Any]] = []
-        correct: list[np.ndarray | None] = []
+        target = args.criterion != "source"
+        out_cells: list[tuple[float | None, Any, Any]] = []
         for cell in cells:
-            state.strategies[args.strategy] = recording = _Recording(state.strategies[args.strategy], task.test)
-            records.append(state.run(cell))
-            ok = records[-1].get("status") == "ok" and len(recording.seen) == 1
-            correct.append(recording.seen[0] == np.asarray(task.test.labels) if ok else None)
+            adapted = task.target_train if target and args.ratio_features == "adapted" else None
+            recording = _Recording(state.strategies[args.strategy], task.test, adapted, device)
+            state.strategies[args.strategy] = recording
+            record = state.run(cell)
             state.strategies[args.strategy] = recording.inner
-    return [r["metrics"]["accuracy"] if r.get("status") == "ok" else None for r in records], correct
+            if record.get("status") != "ok" or len(recording.seen) != 1:
+                out_cells.append((None, None, None))
+                continue
+            ratios = None
+            if recording.features is not None:
+                ratios = _ratios(*recording.features)
+            elif target:
+                if task.name not in frozen:
+                    frozen[task.name] = _ratios(state.features(task.test), state.features(task.target_train))
+                ratios = frozen[task.name]
+            out_cells.append((record["metrics"]["accuracy"], recording.seen[0] == np.asarray(task.test.labels), ratios))
+    return out_cells
 
 
 def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
@@ -217,19 +249,25 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     grid_list = candidates(grid)
     rows: list[dict[str, Any]] = [{"values": values, "source_scores": {}, "scores": {}} for values in grid_list]
     carve_out: dict[str, Any] = {}
-    weights: dict[str, np.ndarray] = {}
+    frozen: dict[str, tuple[np.ndarray, float]] = {}
     for task in tasks:
         carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
-            accuracy, correct = _scores(args, plugins, carved, opts, weights)
-            row["source_scores"][task.name] = accuracy
+            cells = _scores(args, plugins, carved, opts, frozen)
+            row["source_scores"][task.name] = [acc for acc, _, _ in cells]
             row["scores"][task.name] = [None if c is None else round(da_select.score(
-                args.criterion, c, weights.get(task.name)), 6) for c in correct]
+                args.criterion, c, None if r is None else r[0]), 6) for _, c, r in cells]
+            if args.criterion != "source" and args.ratio_features == "adapted":
+                row.setdefault("density_ratio", {})[task.name] = [
+                    None if r is None else {**da_select.weight_summary(r[0]), "domain_C": r[1]} for _, _, r in cells]
             print(f"{task.name} {row['values']}: {args.criterion} {row['scores'][task.name]}", flush=True)
-        if task.name in weights:
-            carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(weights[task.name]),
-                                                     "domain_C": float(weights[f"{task.name} C"][0])}
+        if task.name in frozen:
+            w, C = frozen[task.name]
+            note = da_select.coverage_note(w)
+            carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(w), "domain_C": C, "note": note}
+            if note:
+                print(f"bench tune: {task.name}: {note}", file=sys.stderr)
     for row in rows:
         for key, field in (("mean", "scores"), ("source_mean", "source_scores")):
             every = [s for scores in row[field].values() for s in scores]
@@ -237,18 +275,9 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     if all(r["mean"] is None for r in rows):
         raise UserError(f"bench tune: every candidate of {args.strategy!r} failed")
     best = choose(grid_list, [r["mean"] for r in rows], spec.defaults)
-    metric = {"source": "validation accuracy (carve-out of the pool)",
-              "iwv": "importance-weighted validation accuracy (estimated target accuracy, Sugiyama et al. 2007)",
-              "dev": "deep embedded validation accuracy (estimated target accuracy, You et al. 2019)"}
     report = {"strategy": args.strategy, "encoder": args.encoder, "tasks": [t.name for t in tasks],
               "option_grid": {k: list(v) for k, v in grid.items()}, "fixed": {k: v for _, k, v in fixed},
-              "budgets": args.budgets, "seeds": args.seeds, "criterion": args.criterion,
-              "criterion_rule": "--criterion, else dev when every task is shifted (A->B), else source",
-              "metric": metric[args.criterion],
-              "density_ratio": None if args.criterion == "source" else {
-                  "features": "frozen encoder features, L2-normalised", "classifier": "logistic regression, "
-                  f"balanced, C from {list(da_select.DOMAIN_CS)} by 3-fold domain log-loss, 5-fold cross-fitted",
-                  "clip": da_select.MAX_WEIGHT},
+              "budgets": args.budgets, "seeds": args.seeds, **da_select.describe(args.criterion, args.ratio_features),
               "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
               "candidates": rows, "chosen": grid_list[best]}
     out = Path(args.out or f"tune-{args.strategy}.json")
