@@ -35,6 +35,8 @@ from bench.probe import l2_normalise
 
 #: criteria ``bench tune --criterion`` accepts (``oracle-target`` is refused: it reads target labels)
 CRITERIA = ("source", "iwv", "dev")
+#: below this mean density ratio DEV's control variate extrapolates: :func:`effective` uses IWV instead
+MIN_COVERAGE = 0.2
 #: the domain classifier's candidate inverse regularisations (chosen by the DOMAIN labels' held-out
 #: log-loss, so the odds are calibrated ratios; class labels play no part) and the weight clip
 DOMAIN_CS = (0.01, 0.1, 1.0, 10.0)
@@ -119,14 +121,20 @@ def weight_summary(weights: Any) -> dict[str, float]:
             "ess": round(float(w.sum() ** 2 / (w * w).sum()), 2), "n": len(w)}
 
 
-def coverage_note(weights: Any) -> str | None:
-    """A warning when the ratios average far below 1: the source validation set holds few target-like
-    items on these features, so IWV is close to plain validation accuracy and DEV extrapolates."""
-    mean = float(np.mean(weights))
-    if mean >= 0.2:
-        return None
-    return (f"density ratios average {mean:.3f} (1 when the source covers the target): the domains are nearly "
-            "separable on these features; iwv stays close to validation accuracy and dev extrapolates")
+def effective(criterion: str, ratios: Sequence[Any]) -> tuple[str, str | None]:
+    """The criterion a task is scored by, and why when it is not ``criterion``. DEV's control variate
+    assumes the ratios average 1 on the source; when some candidate's ratios average below
+    :data:`MIN_COVERAGE` the source validation set holds almost no target-like items (the domains
+    are nearly separable on these features), DEV would extrapolate from there to ``mean(w) = 1``, and
+    the task is scored by IWV instead (a weighted validation accuracy, close to the plain one)."""
+    low = [float(np.mean(w)) for w in ratios if float(np.mean(w)) < MIN_COVERAGE]
+    if criterion == "source" or not low:
+        return criterion, None
+    what = (f"density ratios average {min(low):.3f} (1 when the source covers the target): the domains are nearly "
+            "separable on these features")
+    if criterion == "dev":
+        return "iwv", what + "; dev would extrapolate, so this task is scored by iwv (close to validation accuracy)"
+    return criterion, what + "; iwv stays close to validation accuracy"
 
 
 def score(criterion: str, correct: Any, weights: Any | None) -> float:

@@ -15,8 +15,9 @@ never read (shifted tasks keep their unlabelled target images, which strategies 
 ``--criterion`` says what "best" means: ``source`` (validation accuracy, the default for unshifted
 tasks) or a label-free estimate of the TARGET accuracy (:mod:`bench.da_select`): ``iwv`` or ``dev``
 (the default when every task is shifted), the validation items' 0-1 losses re-weighted by density
-ratios of frozen encoder features (validation set against the unlabelled target pool). The report
-keeps both numbers per candidate. The target pool reaches the cells as a split whose labels raise.
+ratios of encoder features (validation set against the unlabelled target pool; a task whose ratios
+average below 0.2 is scored by iwv: :func:`bench.da_select.effective`). The report keeps both
+numbers per candidate. The target pool reaches the cells as a split whose labels raise.
 """
 
 from __future__ import annotations
@@ -250,24 +251,27 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     rows: list[dict[str, Any]] = [{"values": values, "source_scores": {}, "scores": {}} for values in grid_list]
     carve_out: dict[str, Any] = {}
     frozen: dict[str, tuple[np.ndarray, float]] = {}
+    used: dict[str, str] = {}
     for task in tasks:
         carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
+        cells_of = []
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
-            cells = _scores(args, plugins, carved, opts, frozen)
+            cells_of.append(cells := _scores(args, plugins, carved, opts, frozen))
             row["source_scores"][task.name] = [acc for acc, _, _ in cells]
-            row["scores"][task.name] = [None if c is None else round(da_select.score(
-                args.criterion, c, None if r is None else r[0]), 6) for _, c, r in cells]
             if args.criterion != "source" and args.ratio_features == "adapted":
                 row.setdefault("density_ratio", {})[task.name] = [
                     None if r is None else {**da_select.weight_summary(r[0]), "domain_C": r[1]} for _, _, r in cells]
-            print(f"{task.name} {row['values']}: {args.criterion} {row['scores'][task.name]}", flush=True)
+        used[task.name], why = da_select.effective(args.criterion, [r[0] for cs in cells_of for _, _, r in cs if r])
+        if why:
+            print(f"bench tune: {task.name}: {why}", file=sys.stderr)
+        for row, cells in zip(rows, cells_of, strict=True):
+            row["scores"][task.name] = [None if c is None else round(da_select.score(
+                used[task.name], c, None if r is None else r[0]), 6) for _, c, r in cells]
+            print(f"{task.name} {row['values']}: {used[task.name]} {row['scores'][task.name]}", flush=True)
         if task.name in frozen:
             w, C = frozen[task.name]
-            note = da_select.coverage_note(w)
-            carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(w), "domain_C": C, "note": note}
-            if note:
-                print(f"bench tune: {task.name}: {note}", file=sys.stderr)
+            carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(w), "domain_C": C, "note": why}
     for row in rows:
         for key, field in (("mean", "scores"), ("source_mean", "source_scores")):
             every = [s for scores in row[field].values() for s in scores]
@@ -279,7 +283,7 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
               "option_grid": {k: list(v) for k, v in grid.items()}, "fixed": {k: v for _, k, v in fixed},
               "budgets": args.budgets, "seeds": args.seeds, **da_select.describe(args.criterion, args.ratio_features),
               "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
-              "candidates": rows, "chosen": grid_list[best]}
+              "criterion_used": used, "candidates": rows, "chosen": grid_list[best]}
     out = Path(args.out or f"tune-{args.strategy}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     for row in rows:
