@@ -22,6 +22,7 @@ from typing import Any
 from bench import board as _board
 from bench import board_da, board_episodes
 from bench.board import budget_order, config_key, mean_ci, strategy_label
+from bench.board_stream import stream_tables, with_streams
 from bench.errors import UserError
 from bench.results import ResultsFile, latest
 
@@ -55,6 +56,9 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
 def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
     """:func:`bench.board.aggregate`, plus the few-shot and estimator sections of the records' run folders."""
     return board_episodes.attach(_board.aggregate(records), records)
+
+
+aggregate = with_streams(aggregate)  # stream records (bench --stream) go to board["streams"], not the task tables
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -174,7 +178,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
         if rows:
             out.append((f"{name}: (!) suspect scores: test items duplicated in train/pre-training data, or the "
                         "encoder declares pre-training on this task's source", headers, rows))
-    return out + board_episodes.tables(board)
+    return out + stream_tables(board) + board_episodes.tables(board)
 
 
 def render(board: dict[str, Any], fmt_name: str = "github") -> str:

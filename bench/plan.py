@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.budgets import Budget, parse_budgets
+from bench.continual import check_stream_strategies
 from bench.errors import UserError
 from bench.specs import EncoderMeta, EncoderSpec, StrategySpec, TaskSpec
 from bench.tasks import TaskData
@@ -70,6 +71,10 @@ class RunConfig:
     cell_timeout: float | None = None
     #: run only the cells whose latest record is ``failed`` (``--retry-failed``)
     retry_failed: bool = False
+    #: ``--stream``: a task stream for continual learning (bench.continual), None: a grid of single tasks
+    stream: str | None = None
+    #: ``--stream-scenario``: ``task`` (a head per task) or ``class`` (one head that grows)
+    stream_scenario: str = "task"
     #: few-shot episodes ``N:K:Q:E`` (``--episodes``; bench.episodes) instead of label budgets; None: budgets
     episodes: str | None = None
 
@@ -217,6 +222,7 @@ class Planner:
             n: plugins.encoders.resolve(n) for n in unique(cfg.encoders, "encoder")}
         self.strategy_specs: list[StrategySpec] = [
             plugins.strategies.get(n) for n in unique(cfg.strategies, "strategy")]
+        check_stream_strategies(cfg, self.strategy_specs)  # continual strategies run only on --stream
         self.task_specs: dict[str, tuple[TaskSpec, str | None]] = {
             n: plugins.tasks.resolve(n) for n in unique(cfg.tasks, "task")}
         bare = {n.split(":")[0] for n in self.encoder_specs}

@@ -211,6 +211,10 @@ class Runner:
 
 
 def run(cfg: RunConfig, plugins: Any) -> list[dict[str, Any]]:
+    if cfg.stream:  # continual learning on a task stream (bench.stream_run)
+        from bench.stream_run import StreamRunner
+
+        return StreamRunner(cfg, plugins).run()
     return Runner(cfg, plugins).run()
 
 

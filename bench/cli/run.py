@@ -109,6 +109,10 @@ def add_run_parser(sub: Any) -> None:
     r.add_argument("--episodes", metavar="N:K:Q:E", help="few-shot episodes instead of budgets: E episodes of N "
                    "test classes, K support and Q query items each (e.g. 5:1:15:600); mean accuracy and 95%% CI, "
                    "records in DIR/episodes.jsonl (docs/episodes.md)")
+    r.add_argument("--stream", help="continual learning: train on a stream of tasks in order, e.g. split-mnist5k "
+                   "(five 2-class tasks) or digits,mnist5k; strategies are continual ones (docs/continual.md)")
+    r.add_argument("--stream-scenario", choices=["task", "class"], help="task (default: a head per task, task "
+                   "identity known) or class (one head over all classes seen; split-TASK streams only)")
     r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--format", default="github", help="leaderboard format printed at the end")
@@ -135,6 +139,7 @@ TOML_TYPES = {
     "resolution": "an integer or \"auto\"", "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
     "executor": _STR, "layer_decay": _NUM, "lora_rank": _INT, "lora_alpha": _NUM, "head_init": _STR, "tune": _BOOL,
     "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
+    "stream": _STR, "stream_scenario": _STR,
     "precision": _STR, "compile": _BOOL,
     "episodes": _STR,
 }
@@ -168,6 +173,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
              "set", "data_dir", "download", "pretraining_index", "executor", "layer_decay", "lora_rank",
              "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed",
+             "stream", "stream_scenario",
              "precision", "compile",
              "episodes", *TOML_KEYS}
     unknown = sorted(set(file_cfg) - known)
@@ -232,6 +238,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         raise UserError(f"--cell-timeout {timeout!r}: use a positive number of seconds")
     cfg.cell_timeout = None if timeout is None else float(timeout)
     cfg.retry_failed = bool(pick("retry_failed", False))
+    cfg.stream, cfg.stream_scenario = pick("stream", None), str(pick("stream_scenario", "task"))
     cfg.episodes = pick("episodes", None)
     cfg.dry_run = bool(args.dry_run)
     cfg.progress = not args.no_progress
@@ -245,6 +252,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_format(args.format)
     cfg = run_config_from_args(args)
+    if cfg.stream:  # continual learning on a task stream (bench.stream_run)
+        from bench.stream_run import run_stream_command
+
+        return run_stream_command(cfg, load_plugins(), args.format)
     runner = Runner(cfg, load_plugins())
     if cfg.episodes:  # few-shot episodes (bench.cli.episodes)
         from bench.cli.episodes import run_episodes_command
