@@ -83,6 +83,8 @@ def learning_curves(board: dict[str, Any], path: Path) -> Path | None:
     for ax, (name, task) in zip(axes[0], tasks):
         metric = primary_metric(task)
         _draw(ax, task, metric, "target test accuracy %" if task["shifted"] else "test accuracy %")
+        if task["shifted"]:
+            _source_only(ax, task)
         ax.set_title(name)
     return _save(plt, fig, path)
 
