@@ -69,8 +69,9 @@ def add_tune_parser(sub: Any) -> None:
     t.add_argument("--criterion", default="auto", metavar="source|iwv|dev",
                    help="what the choice maximises: source = validation accuracy (default for unshifted tasks); "
                         "iwv = importance-weighted validation (Sugiyama 2007), dev = deep embedded validation "
-                        "(You 2019; default for shifted A->B tasks): label-free estimates of target accuracy "
-                        "from the validation losses and density ratios to the unlabelled target pool")
+                        "(You 2019; default for shifted A->B tasks; a task whose density ratios average below 0.2 "
+                        "is scored by iwv): label-free estimates of target accuracy from the validation losses "
+                        "and density ratios to the unlabelled target pool")
     t.add_argument("--ratio-features", default="frozen", choices=("frozen", "adapted"),
                    help="features of the density ratios for iwv/dev: frozen = the pre-trained encoder's (feature "
                         "cache, one domain classifier per task, default); adapted = each candidate's fine-tuned "
