@@ -288,7 +288,7 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     out = Path(args.out or f"tune-{args.strategy}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     for row in rows:
-        print(f"{json.dumps(row['values'])}: mean {args.criterion} score {row['mean']} "
+        print(f"{json.dumps(row['values'])}: mean {'/'.join(sorted(set(used.values())))} score {row['mean']} "
               f"(validation accuracy {row['source_mean']})")
-    print(f"chosen by {args.criterion}: {json.dumps(grid_list[best])} (written to {out})")
+    print(f"chosen by {'/'.join(sorted(set(used.values())))}: {json.dumps(grid_list[best])} (written to {out})")
     return 0
