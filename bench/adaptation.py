@@ -11,7 +11,7 @@ Public API for built-in and third-party strategies alike (the built-ins import o
 - :func:`zero_shot_head` / :func:`init_head_from_text` build a head from class-name prompts
   through the encoder's text tower (zero-shot, ``--head-init zero-shot``);
 - :func:`require_target`, :class:`TargetBatches` and :class:`FeatureClassifier` serve the domain
-  adaptation strategies (dann, coral, tent).
+  adaptation strategies (the loop itself is :mod:`bench.domain`).
 """
 
 from __future__ import annotations
@@ -199,21 +199,26 @@ def require_target(ctx: FitContext, name: str) -> Split:
 
 class TargetBatches:
     """Endless, seeded batches of preprocessed unlabelled target images (no labels are read),
-    augmented like the source batches (``augment``, see :func:`bench.training.augment`)."""
+    augmented like the source batches (``augment``, see :func:`bench.training.augment`).
+
+    ``last`` holds the positions of the latest batch (:mod:`bench.domain` draws labelled source
+    batches with it, ``stream=0``; the default stream keeps target batches apart from the source's)."""
 
     def __init__(self, split: Split, encoder: Encoder, batch_size: int, seed: int, device: str = "cpu",
-                 augment: str | None = "none") -> None:
+                 augment: str | None = "none", stream: int = 7919) -> None:
         self.split, self.encoder, self.device, self.augment = split, encoder, device, augment
         self.batch = max(2, min(int(batch_size), len(split)))
-        self.gen = torch.Generator().manual_seed(seed + 7919)  # a stream apart from the source's
+        self.gen = torch.Generator().manual_seed(seed + stream)
         self.order = torch.randperm(len(split), generator=self.gen)
         self.cursor = 0
+        self.last: list[int] = []
 
     def next(self) -> torch.Tensor:
         if self.cursor + self.batch > len(self.order):
             self.order, self.cursor = torch.randperm(len(self.split), generator=self.gen), 0
         idx = self.order[self.cursor : self.cursor + self.batch].tolist()
         self.cursor += self.batch
+        self.last = idx
         x = augment(preprocess(self.split.images(idx), self.encoder), self.augment, self.gen, self.encoder)
         return x.to(self.device)
 

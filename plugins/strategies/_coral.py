@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from bench.adaptation import TargetBatches, feature_classifier, require_target
+from bench.adaptation import require_target
+from bench.domain import DomainBatch, DomainTerm, fit_domain
 from bench.strategies import FitContext, Fitted
-from bench.training import fit_classifier, head_and_backbone_groups
+
+__all__ = ["Coral", "CoralTerm", "coral_loss", "covariance"]
 
 
 def covariance(x: torch.Tensor) -> torch.Tensor:
@@ -24,25 +28,24 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return mean_term + (covariance(source) - covariance(target)).pow(2).mean() / 4
 
 
+class CoralTerm(DomainTerm):
+    name = "coral"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.weight = float(config["coral_weight"])
+        self.values: list[float] = []
+
+    def loss(self, batch: DomainBatch) -> torch.Tensor:
+        value = coral_loss(batch.features_s, batch.features_t)
+        self.values.append(float(value.detach()))
+        return self.weight * value
+
+    def info(self) -> dict[str, Any]:
+        last = self.values[-10:]
+        return {"coral_first": round(self.values[0], 6), "coral_last": round(sum(last) / len(last), 6)} if last else {}
+
+
 class Coral:
     def fit(self, ctx: FitContext) -> Fitted:
-        target = require_target(ctx, "coral")
-        cfg = ctx.config
-        encoder = ctx.load_encoder(pretrained=True)
-        model = feature_classifier(encoder, ctx.num_classes)
-        groups = head_and_backbone_groups(model, float(cfg["lr"]), float(cfg["head_lr_mult"]))
-        batches = TargetBatches(target, encoder, min(int(cfg["batch_size"]), len(ctx.labelled)), ctx.seed, ctx.device,
-                                cfg.get("augment", "none"))
-        weight = float(cfg["coral_weight"])
-        log: dict[str, list[float]] = {"coral": []}
-
-        def extra_loss(model, x, y, logits, step):
-            loss = coral_loss(model.features, model.backbone(batches.next()))
-            log["coral"].append(float(loss.detach()))
-            return weight * loss
-
-        fitted = fit_classifier(ctx, encoder, model, groups, extra_loss=extra_loss)
-        if log["coral"]:
-            fitted.info["coral_first"] = round(log["coral"][0], 6)
-            fitted.info["coral_last"] = round(sum(log["coral"][-10:]) / len(log["coral"][-10:]), 6)
-        return fitted
+        require_target(ctx, "coral")
+        return fit_domain(ctx, CoralTerm(ctx.config))

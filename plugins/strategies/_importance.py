@@ -9,9 +9,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from bench.adaptation import require_target
+from bench.domain import fit_domain
 from bench.probe import l2_normalise
 from bench.strategies import FitContext, Fitted
-from bench.training import Classifier, fit_classifier, head_and_backbone_groups
 
 
 def importance_weights(source_feats: Any, target_feats: Any, C: float, max_weight: float, seed: int) -> np.ndarray:
@@ -36,13 +36,7 @@ class Importance:
         cfg = ctx.config
         w = importance_weights(ctx.features(ctx.labelled), ctx.features(target), float(cfg["domain_C"]),
                                float(cfg["max_weight"]), ctx.seed)
-        encoder = ctx.load_encoder(pretrained=True)
-        model = Classifier(encoder.module, encoder.feature_dim, ctx.num_classes)
-        if cfg.get("freeze_backbone"):
-            for p in model.backbone.parameters():
-                p.requires_grad_(False)
-        groups = head_and_backbone_groups(model, float(cfg["lr"]), float(cfg["head_lr_mult"]))
-        fitted = fit_classifier(ctx, encoder, model, groups, sample_weights=w)
+        fitted = fit_domain(ctx, None, sample_weights=w)
         fitted.info.update({"weight_min": round(float(w.min()), 4), "weight_max": round(float(w.max()), 4),
                             "weight_ess": round(float(w.sum() ** 2 / (w * w).sum()), 2)})
         return fitted

@@ -1,27 +1,25 @@
-"""``dann``: domain-adversarial fine-tuning (Ganin & Lempitsky, 2015).
+"""``dann``: domain-adversarial training (Ganin & Lempitsky, 2015) on :mod:`bench.domain`'s loop.
 
-The encoder and a linear head are fine-tuned on the labelled source budget (the ``finetune``
-recipe: head at ``head_lr_mult`` times the backbone's learning rate, frozen BatchNorm statistics)
-while a domain classifier learns to tell source batches from equally sized unlabelled target
-batches. Its gradient reaches the backbone through a gradient reversal layer scaled by
-``domain_weight * lambda_p``, ``lambda_p = 2 / (1 + exp(-gamma * p)) - 1`` (``p`` = progress
-0..1, ``gamma`` = 10): the backbone learns features the domain classifier cannot separate.
-
-The domain classifier follows Ganin et al. (2016): two hidden ReLU layers (``domain_hidden``)
-with dropout (``domain_dropout`` 0.5), trained at ``domain_lr_mult`` (10) times the backbone's
-learning rate whatever the head's multiplier is, so that it keeps up with the features it judges
-(measurements in docs/tasks.md).
+The encoder, a bottleneck (Linear -> BatchNorm1d -> ReLU, ``bottleneck_dim`` 256) and a linear
+head train on the labelled source budget while a domain critic (two hidden ReLU layers of
+``domain_hidden`` 1024 with dropout, as in Transfer-Learning-Library) learns to tell the source
+batch's bottleneck features from an equally sized unlabelled target batch's (one forward for both).
+The critic's gradient reaches the features through a gradient reversal layer scaled by
+``lambda_p = 2 / (1 + exp(-gamma p)) - 1`` (``p``: training progress, ``gamma`` 10); the critic
+trains at ``domain_lr_mult`` (10) times the backbone's learning rate. ``info["final_domain_accuracy"]``:
+the critic's accuracy over the last tenth of the steps (0.5: domains indistinguishable).
+Steps iterate over the unlabelled target pool (``target_epochs``, clamped to ``min_steps`` ..
+``max_steps``). ``Fitted.baseline``: the same loop without the critic (:func:`bench.domain.source_only`).
 """
 
 from __future__ import annotations
 
 import bench
-from bench.recipes import RECIPE_DEFAULTS
+from bench.domain_recipe import CRITIC_DEFAULTS, DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
-DANN_DEFAULTS = {**RECIPE_DEFAULTS, "domain_weight": 1.0, "gamma": 10.0, "domain_hidden": 256,
-                 "domain_dropout": 0.5, "domain_lr_mult": 10.0}
+DANN_DEFAULTS = {**DOMAIN_DEFAULTS, **CRITIC_DEFAULTS}
 
 
 @bench.hookimpl
@@ -29,8 +27,8 @@ def bench_register_strategies():
     return [
         StrategySpec(
             name="dann",
-            description="domain-adversarial fine-tune: gradient reversal against a domain classifier "
-                        "on backbone features",
+            description="domain-adversarial fine-tune: gradient reversal against a domain critic on "
+                        "bottleneck features (paired source-only baseline)",
             loader="bench_plugins.strategies._dann:Dann",
             kind="train",
             requires=("pretrained", "trainable", "unlabelled_target"),

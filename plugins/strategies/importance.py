@@ -7,18 +7,18 @@
    would push every weight towards zero).
 2. ``w = p(target | x) / p(source | x)``, clipped to ``[1 / max_weight, max_weight]`` and
    rescaled to mean 1.
-3. The ``finetune`` recipe trains on the budget with each item's loss multiplied by its weight
-   (``freeze_backbone = true`` trains only the linear head on frozen features instead).
+3. :mod:`bench.domain`'s loop trains on the budget with each item's loss multiplied by its
+   weight; ``Fitted.baseline`` is the same loop unweighted (the shared source-only baseline).
 """
 
 from __future__ import annotations
 
 import bench
-from bench.recipes import RECIPE_DEFAULTS
+from bench.domain_recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
-IMPORTANCE_DEFAULTS = {**RECIPE_DEFAULTS, "domain_C": 1.0, "max_weight": 10.0, "freeze_backbone": False}
+IMPORTANCE_DEFAULTS = {**DOMAIN_DEFAULTS, "domain_C": 1.0, "max_weight": 10.0}
 
 
 @bench.hookimpl

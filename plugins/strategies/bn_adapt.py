@@ -1,0 +1,34 @@
+"""``bn-adapt``: AdaBN (Li et al., 2016), the baseline Tent is measured against.
+
+The paired source-only model (:func:`bench.domain.source_only`, BatchNorm trained with batch
+statistics) with every BatchNorm's statistics re-estimated on up to ``adapt_images`` unlabelled
+target images (batches of ``adapt_batch_size``, cumulative average, no gradient). It needs no
+trainable BatchNorm, so it also serves encoders whose BatchNorm is frozen while fine-tuning
+(``--set freeze_bn=true``). An encoder without BatchNorm fails with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import bench
+from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.specs import StrategySpec
+from bench_plugins.strategies import lazy_exports
+
+BN_ADAPT_DEFAULTS = {**DOMAIN_DEFAULTS, "freeze_bn": False, "adapt_images": 2048, "adapt_batch_size": 64}
+
+
+@bench.hookimpl
+def bench_register_strategies():
+    return [
+        StrategySpec(
+            name="bn-adapt",
+            description="AdaBN: the source-only model with BatchNorm statistics re-estimated on the target pool",
+            loader="bench_plugins.strategies._bn_adapt:BnAdapt",
+            kind="train",
+            requires=("pretrained", "trainable", "unlabelled_target"),
+            defaults=BN_ADAPT_DEFAULTS,
+        )
+    ]
+
+
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._bn_adapt", ["BnAdapt"])

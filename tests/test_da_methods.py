@@ -1,0 +1,156 @@
+"""The shared domain-adaptation loop (bench.domain) and its methods, piece by piece: the memoised
+paired baseline, CDAN's multilinear map and entropy weights, MCC's loss against hand-computed
+values, the step count, and that no DA strategy can read target labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bench import domain
+from bench.domain import DOMAIN_DEFAULTS, domain_steps, lambda_ramp, source_model, source_only
+from bench.encoders import Encoder
+from bench.errors import UserError
+from bench.strategies import FitContext
+from bench.tasks import ArraySplit
+from bench_plugins.strategies._cdan import entropy_weights, multilinear_map
+from bench_plugins.strategies._mcc import mcc_loss
+from bench_plugins.strategies.bn_adapt import BN_ADAPT_DEFAULTS, BnAdapt
+from bench_plugins.strategies.cdan import CDAN_DEFAULTS, Cdan
+from bench_plugins.strategies.coral import CORAL_DEFAULTS, Coral
+from bench_plugins.strategies.dann import DANN_DEFAULTS, Dann
+from bench_plugins.strategies.importance import IMPORTANCE_DEFAULTS, Importance
+from bench_plugins.strategies.mcc import MCC_DEFAULTS, Mcc
+from bench_plugins.strategies.tent import TENT_DEFAULTS, Tent
+
+FAST = {"min_steps": 3, "max_steps": 3, "stat_batches": 2, "batch_size": 8, "augment": "none", "tent_steps": 2,
+        "tent_batch_size": 8, "adapt_images": 16, "entropy_probe_batches": 1}
+METHODS = {"dann": (Dann, DANN_DEFAULTS), "cdan": (Cdan, CDAN_DEFAULTS), "mcc": (Mcc, MCC_DEFAULTS),
+           "coral": (Coral, CORAL_DEFAULTS), "importance": (Importance, IMPORTANCE_DEFAULTS),
+           "tent": (Tent, TENT_DEFAULTS), "bn-adapt": (BnAdapt, BN_ADAPT_DEFAULTS)}
+
+
+def _encoder(norm=True):
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4) if norm else nn.Identity(), nn.ReLU(),
+              nn.AdaptiveAvgPool2d(2), nn.Flatten()]
+    return Encoder(name="tiny-bn", module=nn.Sequential(*layers), feature_dim=16, input_size=8)
+
+
+class SealedSplit(ArraySplit):
+    """A target split whose labels raise on any read."""
+
+    @property  # type: ignore[override]
+    def labels(self):
+        raise AssertionError("a DA strategy read target labels")
+
+    @labels.setter
+    def labels(self, value):
+        self._labels = value
+
+
+def _splits(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8)
+    labelled = ArraySplit([f"s{i}" for i in range(n)], images, np.arange(n) % 4)
+    target = SealedSplit([f"t{i}" for i in range(n)], 255 - images, np.arange(n) % 4)
+    return labelled, target
+
+
+def _ctx(defaults, labelled, target, seed=0, norm=True, **overrides):
+    enc = _encoder(norm)
+    state = {k: v.clone() for k, v in enc.module.state_dict().items()}
+
+    def load_encoder(pretrained=True):
+        fresh = _encoder(norm)
+        fresh.module.load_state_dict(state)
+        return fresh
+
+    def features(split):
+        return np.asarray(split.images(range(len(split))), dtype=np.float32).reshape(len(split), -1)[:, :16]
+
+    return FitContext(task_name="toy->shifted", classes=list("abcd"), labelled=labelled, unlabelled_target=target,
+                      config={**defaults, **FAST, **overrides}, seed=seed, load_encoder=load_encoder,
+                      features=features)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_no_da_strategy_reads_target_labels_and_each_sets_its_paired_baseline(name):
+    """Guards against a DA method (or its baseline, or BatchNorm adaptation) peeking at target
+    labels: the target split's ``labels`` raise, and the strategy still fits and predicts."""
+    torch.set_num_threads(1)
+    cls, defaults = METHODS[name]
+    labelled, target = _splits()
+    with pytest.raises(AssertionError):
+        target.labels  # noqa: B018 -- the split really is sealed
+    fitted = cls().fit(_ctx(defaults, labelled, target))
+    assert fitted.baseline is not None and fitted.baseline is not fitted
+    assert fitted.predict(target).shape == (len(target),)
+    assert fitted.baseline.predict(target).shape == (len(target),)
+
+
+def test_baseline_memo_returns_the_same_model_for_the_same_key_and_trains_anew_when_a_key_changes(monkeypatch):
+    """Guards against training the shared source-only baseline once per method (seven times per
+    cell) and against reusing it across different labelled sets, seeds, recipes or encoders."""
+    torch.set_num_threads(1)
+    monkeypatch.setattr(domain, "MEMO_SIZE", 3)
+    domain._MEMO.clear()
+    labelled, target = _splits()
+    first = source_only(_ctx(MCC_DEFAULTS, labelled, target))
+    assert source_only(_ctx(CORAL_DEFAULTS, labelled, target)) is first  # another method, same base recipe
+    assert source_only(_ctx(DANN_DEFAULTS, labelled, target)) is not first  # the adversarial recipe (SGD)
+    other_ids = ArraySplit([f"x{i}" for i in range(40)], np.asarray(labelled.images(range(40))), labelled.labels)
+    domain._MEMO.clear()
+    first = source_only(_ctx(MCC_DEFAULTS, labelled, target))
+    changed = [_ctx(MCC_DEFAULTS, labelled, target, seed=1), _ctx(MCC_DEFAULTS, labelled, target, lr=1e-3),
+               _ctx(MCC_DEFAULTS, other_ids, target)]
+    for ctx in changed:
+        assert source_only(ctx) is not first
+    assert len(domain._MEMO) == domain.MEMO_SIZE  # four keys, at most three kept (LRU)
+    enc = _ctx(MCC_DEFAULTS, labelled, target)
+    enc.load_encoder = lambda pretrained=True: _encoder(norm=False)  # other weights: another fingerprint
+    assert source_only(enc) is not first
+    fitted, model = source_model(_ctx(DANN_DEFAULTS, labelled, target, seed=1))
+    assert isinstance(model, domain.DomainModel) and fitted.info["steps"] == 3
+
+
+def test_bn_adapt_refuses_an_encoder_without_batchnorm():
+    """Guards against a silent no-op: AdaBN on a backbone with no BatchNorm is a one-line error."""
+    labelled, target = _splits()
+    with pytest.raises(UserError, match="no BatchNorm"):
+        BnAdapt().fit(_ctx(BN_ADAPT_DEFAULTS, labelled, target, norm=False))
+
+
+def test_multilinear_map_and_entropy_weights_match_hand_computed_values():
+    """Guards CDAN's conditioning: the outer product's layout, the randomised map's formula and
+    CDAN+E's weights (1 + exp(-H), mean 1)."""
+    f = torch.tensor([[1.0, 2.0, 3.0]])
+    g = torch.tensor([[0.25, 0.75]])
+    assert torch.allclose(multilinear_map(f, g), torch.tensor([[0.25, 0.5, 0.75, 0.75, 1.5, 2.25]]))
+    rf, rg = torch.ones(3, 4), torch.full((2, 4), 2.0)
+    assert torch.allclose(multilinear_map(f, g, (rf, rg)), torch.full((1, 4), 6.0 * 2.0 / 2.0))
+    probs = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    w1, w2 = 1 + 1.0, 1 + 0.5  # exp(-0) and exp(-ln 2)
+    assert torch.allclose(entropy_weights(probs), torch.tensor([w1, w2]) * 2 / (w1 + w2), atol=1e-6)
+
+
+def test_mcc_loss_matches_a_hand_computed_value():
+    """Guards MCC's definition: temperature, entropy weights, per-row normalisation, off-diagonal
+    mass over K. Two examples, two classes, T=1: p1 = (1, 0) (weight 2), p2 = (0.5, 0.5) (weight 1.5);
+    rescaled to sum 2: w = (8/7, 6/7); C = sum w p p^T = [[8/7 + 6/28, 6/28], [6/28, 6/28]];
+    rows normalised: [[38/44, 6/44], [0.5, 0.5]]; loss = (6/44 + 0.5) / 2."""
+    logits = torch.log(torch.tensor([[1.0, 1e-30], [0.5, 0.5]]))
+    assert float(mcc_loss(logits, 1.0)) == pytest.approx((6 / 44 + 0.5) / 2, abs=1e-5)
+    confident = torch.tensor([[10.0, -10.0], [-10.0, 10.0]])
+    assert float(mcc_loss(confident, 2.5)) < float(mcc_loss(torch.zeros(2, 2), 2.5))
+
+
+def test_steps_follow_the_target_pool_within_bounds_and_the_lambda_ramp():
+    """Guards the step budget: passes over the unlabelled pool, clamped; and Ganin's ramp."""
+    cfg = {**DOMAIN_DEFAULTS, "batch_size": 32, "target_epochs": 2, "min_steps": 80, "max_steps": 100}
+    assert domain_steps(1258, cfg) == 80 and domain_steps(1400, cfg) == 88 and domain_steps(4000, cfg) == 100
+    assert domain_steps(4000, {**cfg, "max_steps": 1000}) == 250
+    assert lambda_ramp(0.0) == 0.0 and lambda_ramp(1.0) == pytest.approx(2 / (1 + np.exp(-10)) - 1)
