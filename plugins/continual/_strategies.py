@@ -1,8 +1,8 @@
-"""The continual strategies' implementation (registered in :mod:`bench_plugins.strategies.continual`).
+"""The continual strategies' implementation (registered in :mod:`bench_plugins.continual.strategies`).
 
 :class:`Sequential` is sequential fine-tuning and the common machinery (one backbone, a head per
-task or one growing head, the training loop); each method overrides its hooks. EWC reuses the
-single-task EWC's Fisher and anchor penalty (:mod:`bench_plugins.strategies._regularised`).
+task or one growing head, the training loop); each method overrides its hooks. EWC, SI and MAS
+share the importance penalties of :mod:`bench.penalties`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from bench.continual import StreamInfo
 from bench.encoders import count_parameters, encode, preprocess
 from bench.errors import UserError
+from bench.penalties import Anchor, Importance, fisher, mean_one, output_sensitivity
 from bench.strategies import FitContext
 from bench.tasks import Split
 from bench.training import augment, cosine_lambda, num_steps, set_batchnorm_eval
-from bench_plugins.strategies._regularised import anchor_penalty, fisher_diagonal, normalise_importance
 
 
 class _Logits(nn.Module):
@@ -154,26 +155,26 @@ class _Anchored(Sequential):
     strength_key = ""
 
     def setup(self) -> None:
-        self.importance: dict[str, torch.Tensor] | None = None
-        self.penalty: Any = None
+        self.importance: Importance | None = None
+        self.penalty: Anchor | None = None
 
     def extra_loss(self, x: torch.Tensor, feats: torch.Tensor, t: int, gen: torch.Generator) -> torch.Tensor | float:
-        return 0.0 if self.penalty is None else self.penalty(None, None, None, None, 0)
+        return 0.0 if self.penalty is None else self.penalty()
 
-    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> Importance:
         raise NotImplementedError
 
     def decay(self) -> float:
         return 1.0
 
     def after_task(self, t: int, x: torch.Tensor, y: torch.Tensor) -> None:
-        new = normalise_importance(self.task_importance(t, x, y))
+        new = mean_one(self.task_importance(t, x, y))
         old = self.importance
         self.importance = new if old is None else {k: self.decay() * old[k] + new[k] for k in new}
         strength = float(self.config[self.strength_key])
         if strength < 0:
             raise UserError(f"{self.strength_key} must be >= 0, got {strength}")
-        self.penalty = anchor_penalty(self.backbone, strength, self.importance)
+        self.penalty = Anchor(self.backbone, strength, self.importance)
 
     def _sample(self, t: int, x: torch.Tensor, y: torch.Tensor, key: str) -> tuple[torch.Tensor, torch.Tensor]:
         n = min(len(x), int(self.config[key]))
@@ -189,9 +190,9 @@ class OnlineEWC(_Anchored):
     def decay(self) -> float:
         return float(self.config["ewc_gamma"])
 
-    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> Importance:
         images, labels = self._sample(t, x, y, "ewc_fisher_items")
-        return fisher_diagonal(self.backbone, _Logits(self, t, t, features=True), images, labels.numpy())
+        return fisher(self.backbone, _Logits(self, t, t, features=True), images, labels)
 
 
 class MAS(_Anchored):
@@ -199,18 +200,9 @@ class MAS(_Anchored):
 
     strength_key = "mas_lambda"
 
-    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> Importance:
         images, _ = self._sample(t, x, y, "mas_items")
-        named = [(n, p) for n, p in self.backbone.named_parameters() if p.requires_grad]
-        out = {n: torch.zeros_like(p) for n, p in named}
-        head = _Logits(self, t, t, features=True)
-        for i in range(len(images)):
-            norm = head(self.backbone(images[i: i + 1])).pow(2).sum()
-            grads = torch.autograd.grad(norm, [p for _, p in named], allow_unused=True)
-            for (n, _), g in zip(named, grads):
-                if g is not None:
-                    out[n] += g.detach().abs()
-        return {n: v / max(1, len(images)) for n, v in out.items()}
+        return output_sensitivity(self.backbone, _Logits(self, t, t, features=True), images)
 
 
 class SI(_Anchored):
@@ -235,7 +227,7 @@ class SI(_Anchored):
                 self.omega[n] -= p.grad.detach() * (p.detach() - self.prev[n])
             self.prev[n] = p.detach().clone()
 
-    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def task_importance(self, t: int, x: torch.Tensor, y: torch.Tensor) -> Importance:
         xi = float(self.config["si_xi"])
         out = {n: (self.omega[n] / ((p.detach() - self.start[n]) ** 2 + xi)).clamp(min=0) for n, p in self.named}
         self._start_task()
@@ -326,17 +318,14 @@ class LoRAPerTask(Sequential):
     task's identity at test time (task-incremental only)."""
 
     def setup(self) -> None:
-        from peft import LoraConfig
-
-        from bench_plugins.strategies._lora import apply_lora
-
         cfg = self.config
-        self.peft = apply_lora(self.encoder, int(cfg["lora_rank"]), float(cfg["lora_alpha"]),
-                               float(cfg.get("lora_dropout", 0.0)), self.seed)
+        if not self.encoder.lora_targets:
+            raise UserError(f"lora-per-task: encoder {self.encoder.name!r} declares no lora_targets; use finetune")
         self.lora_config = LoraConfig(r=int(cfg["lora_rank"]), lora_alpha=int(cfg["lora_alpha"]),
                                       lora_dropout=float(cfg.get("lora_dropout", 0.0)),
                                       target_modules=list(self.encoder.lora_targets), bias="none")
-        self.peft.to(self.device)
+        torch.manual_seed(self.seed)  # LoRA's A matrices are random; B starts at zero
+        self.peft = get_peft_model(self.backbone, self.lora_config).to(self.device)
         self.adapters: list[str] = []
 
     def _use(self, t: int) -> bool:

@@ -30,7 +30,7 @@ import bench
 from bench.continual import ContinualSpec
 from bench.recipes import PEFT_DEFAULTS, RECIPE_DEFAULTS
 
-_IMPL = "bench_plugins.strategies._continual"
+_IMPL = "bench_plugins.continual._strategies"
 #: The fine-tuning recipe, with a floor of 20 steps per task instead of 50: ten epochs of a task's
 #: budget (20 steps at 20 labels per class on a 2-class task), so the issue's 3-seed split-mnist5k
 #: run of six strategies fits in minutes on a CPU; records carry the steps taken.
