@@ -39,6 +39,7 @@ from bench.domain_terms import (
     DomainBatch,
     DomainTerm,
     GradReverse,
+    WeightedTerm,
     domain_critic,
     grad_reverse,
     lambda_ramp,
@@ -50,9 +51,9 @@ from bench.tasks import Split
 from bench.training import cosine_lambda, predict_fn, reestimate_batchnorm, set_batchnorm_eval
 
 __all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_SIZE", "AdversarialTerm", "DomainBatch",
-           "DomainModel", "DomainTerm", "GradReverse", "adapt_batchnorm", "baseline_key", "batchnorm_layers",
-           "domain_critic", "domain_steps", "fit_domain", "grad_reverse", "lambda_ramp", "source_model",
-           "source_only", "train_domain"]
+           "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm", "adapt_batchnorm", "baseline_key",
+           "batchnorm_layers", "domain_critic", "domain_steps", "fit_domain", "grad_reverse", "lambda_ramp",
+           "source_model", "source_only", "train_domain"]
 
 #: How many source-only baselines a worker process keeps (each a full model: ~15 MB for efficientnet-lite0).
 #: Cells run strategy-major (every budget and seed of one strategy, then the next), so the memo spans a

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AdversarialTerm", "DomainBatch", "DomainTerm", "GradReverse", "domain_critic", "grad_reverse",
-           "lambda_ramp"]
+__all__ = ["AdversarialTerm", "DomainBatch", "DomainTerm", "GradReverse", "WeightedTerm", "domain_critic",
+           "grad_reverse", "lambda_ramp"]
 
 
 @dataclass
@@ -47,6 +47,28 @@ class DomainTerm:
 
     def info(self) -> dict[str, Any]:
         return {}
+
+
+class WeightedTerm(DomainTerm):
+    """``weight * value(batch)``, recording the value: ``info()`` gives ``<name>_first`` (the first
+    step's) and ``<name>_last`` (the mean of the last ten), e.g. CORAL's distance, MCC's confusion."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = float(weight)
+        self.values: list[float] = []
+
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, batch: DomainBatch) -> torch.Tensor:
+        value = self.value(batch)
+        self.values.append(float(value.detach()))
+        return self.weight * value
+
+    def info(self) -> dict[str, Any]:
+        last = self.values[-10:]
+        return {f"{self.name}_first": round(self.values[0], 6), f"{self.name}_last": round(sum(last) / len(last), 6)} \
+            if last else {}
 
 
 class GradReverse(torch.autograd.Function):

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from bench.adaptation import require_target
-from bench.domain import DomainBatch, DomainTerm, fit_domain
+from bench.domain import DomainBatch, WeightedTerm, fit_domain
 from bench.strategies import FitContext, Fitted
 
 __all__ = ["Coral", "CoralTerm", "coral_loss", "covariance"]
@@ -28,21 +28,14 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return mean_term + (covariance(source) - covariance(target)).pow(2).mean() / 4
 
 
-class CoralTerm(DomainTerm):
+class CoralTerm(WeightedTerm):
     name = "coral"
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.weight = float(config["coral_weight"])
-        self.values: list[float] = []
+        super().__init__(config["coral_weight"])
 
-    def loss(self, batch: DomainBatch) -> torch.Tensor:
-        value = coral_loss(batch.features_s, batch.features_t)
-        self.values.append(float(value.detach()))
-        return self.weight * value
-
-    def info(self) -> dict[str, Any]:
-        last = self.values[-10:]
-        return {"coral_first": round(self.values[0], 6), "coral_last": round(sum(last) / len(last), 6)} if last else {}
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        return coral_loss(batch.features_s, batch.features_t)
 
 
 class Coral:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from bench.adaptation import require_target
-from bench.domain import DomainBatch, DomainTerm, fit_domain
+from bench.domain import DomainBatch, WeightedTerm, fit_domain
 from bench.strategies import FitContext, Fitted
 
 __all__ = ["Mcc", "MccTerm", "mcc_loss"]
@@ -29,21 +29,15 @@ def mcc_loss(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return (c.sum() - c.trace()) / p.shape[1]
 
 
-class MccTerm(DomainTerm):
+class MccTerm(WeightedTerm):
     name = "mcc"
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.weight, self.temperature = float(config["mcc_weight"]), float(config["temperature"])
-        self.values: list[float] = []
+        super().__init__(config["mcc_weight"])
+        self.temperature = float(config["temperature"])
 
-    def loss(self, batch: DomainBatch) -> torch.Tensor:
-        value = mcc_loss(batch.logits_t, self.temperature)
-        self.values.append(float(value.detach()))
-        return self.weight * value
-
-    def info(self) -> dict[str, Any]:
-        last = self.values[-10:]
-        return {"mcc_first": round(self.values[0], 5), "mcc_last": round(sum(last) / len(last), 5)} if last else {}
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        return mcc_loss(batch.logits_t, self.temperature)
 
 
 class Mcc:
