@@ -154,3 +154,19 @@ def test_steps_follow_the_target_pool_within_bounds_and_the_lambda_ramp():
     assert domain_steps(1258, cfg) == 80 and domain_steps(1400, cfg) == 88 and domain_steps(4000, cfg) == 100
     assert domain_steps(4000, {**cfg, "max_steps": 1000}) == 250
     assert lambda_ramp(0.0) == 0.0 and lambda_ramp(1.0) == pytest.approx(2 / (1 + np.exp(-10)) - 1)
+
+
+def test_the_loop_augments_target_batches_like_source_batches(monkeypatch):
+    """Guards against target batches without the source's augmentation (a critic could tell the
+    domains apart by their borders); replaces the source-text check on the old _dann/_coral."""
+    seen = []
+
+    class Recording(domain.TargetBatches):
+        def __init__(self, split, encoder, batch_size, seed, device="cpu", augment="none", stream=7919):
+            seen.append((stream, augment))
+            super().__init__(split, encoder, batch_size, seed, device, augment, stream)
+
+    monkeypatch.setattr(domain, "TargetBatches", Recording)
+    labelled, target = _splits()
+    Dann().fit(_ctx(DANN_DEFAULTS, labelled, target, augment="shift"))
+    assert (0, "shift") in seen and (7919, "shift") in seen
