@@ -17,8 +17,10 @@ from bench.recipes import RECIPE_DEFAULTS
 #: identity: DA strategies that agree on them share one baseline (trained once per worker).
 DOMAIN_DEFAULTS: dict[str, Any] = {
     **RECIPE_DEFAULTS,
-    "min_steps": 80,  # steps = clamp(ceil(target_epochs * |target pool| / batch), min_steps, max_steps)
-    "max_steps": 100,
+    # steps = clamp(ceil(target_epochs * |target pool| / batch), min_steps, max_steps): 80 on a 2-core CPU
+    # (the issue-11 grid in about an hour); raise max_steps on a GPU and the target pool sets them
+    "min_steps": 80,
+    "max_steps": 80,
     "target_epochs": 2.0,
     "bottleneck_dim": 256,  # Linear -> BatchNorm1d -> ReLU between backbone and head/critic (TLL)
     # "freeze_bn": True, from RECIPE_DEFAULTS: the backbone's BatchNorm keeps its pre-trained statistics

@@ -151,6 +151,7 @@ def test_mcc_loss_matches_a_hand_computed_value():
 def test_steps_follow_the_target_pool_within_bounds_and_the_lambda_ramp():
     """Guards the step budget: passes over the unlabelled pool, clamped; and Ganin's ramp."""
     cfg = {**DOMAIN_DEFAULTS, "batch_size": 32, "target_epochs": 2, "min_steps": 80, "max_steps": 100}
+    assert domain_steps(4000, DOMAIN_DEFAULTS) == 80  # the CPU defaults: the clamp decides
     assert domain_steps(1258, cfg) == 80 and domain_steps(1400, cfg) == 88 and domain_steps(4000, cfg) == 100
     assert domain_steps(4000, {**cfg, "max_steps": 1000}) == 250
     assert lambda_ramp(0.0) == 0.0 and lambda_ramp(1.0) == pytest.approx(2 / (1 + np.exp(-10)) - 1)
