@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -54,9 +55,15 @@ def settings() -> AccelSettings:
 
 
 def describe(device: str) -> dict[str, Any]:
-    """The record's view of the GPU path (``device_info``): precision, compile, channels_last, OOM back-offs."""
-    out: dict[str, Any] = {"precision": _CURRENT.precision, "compile": _CURRENT.compile,
-                           "channels_last": device.startswith("cuda")}
+    """The record's view of the GPU path (``device_info``): precision, compile, channels_last, OOM back-offs
+    (on the CPU only what differs from the defaults)."""
+    if device.startswith("cuda"):
+        out: dict[str, Any] = {"precision": _CURRENT.precision, "compile": _CURRENT.compile, "channels_last": True}
+    else:  # the CPU defaults add nothing (fp32, eager): CPU records say their thread count only
+        out = {**({"precision": _CURRENT.precision} if _CURRENT.precision != "fp32" else {}),
+               **({"compile": True} if _CURRENT.compile else {})}
+    if _CURRENT.compile and os.environ.get("BENCH_COMPILE_BACKEND"):
+        out["compile_backend"] = os.environ["BENCH_COMPILE_BACKEND"]
     if _CURRENT.oom_backoff:
         out["oom_backoff"] = dict(_CURRENT.oom_backoff)
     return out
@@ -138,10 +145,14 @@ def with_oom_backoff(fn: Callable[[int], T], batch: int, what: str = "", min_bat
 
 def maybe_compile(model: nn.Module, enabled: bool | None = None, **kwargs: Any) -> nn.Module:
     """``torch.compile(model)`` when ``--compile`` is on (or ``enabled``); else ``model`` itself. The
-    compiled wrapper shares ``model``'s parameters, so the optimiser and the saved weights are the same."""
+    compiled wrapper shares ``model``'s parameters, so the optimiser and the saved weights are the same.
+    ``$BENCH_COMPILE_BACKEND`` picks another backend than inductor (``eager``: scripts/gpu_check.sh's
+    CPU dry mode, which checks the plumbing without a C++ compile)."""
     if not (_CURRENT.compile if enabled is None else enabled):
         return model
-    return torch.compile(model, **kwargs)  # type: ignore[return-value]
+    options: dict[str, Any] = {"backend": os.environ["BENCH_COMPILE_BACKEND"]} if os.environ.get(
+        "BENCH_COMPILE_BACKEND") else {}
+    return torch.compile(model, **options, **kwargs)  # type: ignore[return-value]
 
 
 __all__ = ["PRECISIONS", "AccelSettings", "autocast", "check_precision", "configure", "describe", "free_memory",

@@ -249,6 +249,9 @@ def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: 
         if cfg.contamination else None,
         "forgetting": reference.name if reference is not None else None,
         "forgetting.fingerprint": task_fingerprint(reference) if reference is not None else None,
+        # bf16 and torch.compile change the numbers: a cell of their own (fp32 eager keeps its old id)
+        **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
+        **({"compile": True} if cfg.compile else {}),
     }
     out = {}
     budgets = {b.label: b for b in planner.budgets}

@@ -24,13 +24,17 @@ import time
 from typing import Any
 
 
-def best(fn: Any, repeats: int = 3) -> float:
-    times = []
+def alternate(bare: Any, harness: Any, repeats: int = 3) -> tuple[float, float]:
+    """Best seconds of ``bare()`` and ``harness()`` over ``repeats`` alternating runs, after one warm-up each."""
+    bare()
+    harness()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        for fn, out in ((bare, times[0]), (harness, times[1])):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return min(times[0]), min(times[1])
 
 
 def main() -> None:
@@ -79,13 +83,7 @@ def main() -> None:
         encode(enc, task.train.images, n, device=dev, batch_size=256)
         sync()
 
-    bare_encode()
-    harness_encode()
-    t_bare, t_harness = [], []
-    for _ in range(3):
-        t_bare.append(best(bare_encode, 1))
-        t_harness.append(best(harness_encode, 1))
-    enc_bare, enc_harness = min(t_bare), min(t_harness)
+    enc_bare, enc_harness = alternate(bare_encode, harness_encode)
 
     # 2. fine-tune step
     pos = sample(np.asarray(task.train.labels), task.classes, "mnist5k", parse_budget("20"), 0)
@@ -125,19 +123,14 @@ def main() -> None:
             loss.item()  # the harness reads the loss each step (divergence check)
         sync()
 
-    harness_train()
-    bare_train()
-    tt_bare, tt_harness = [], []
-    for _ in range(3):
-        tt_bare.append(best(bare_train, 1))
-        tt_harness.append(best(harness_train, 1))
-    ft_bare, ft_harness = min(tt_bare) / steps, min(tt_harness) / steps
+    ft_bare, ft_harness = (t / steps for t in alternate(bare_train, harness_train))
 
     where = (torch.cuda.get_device_name() if dev.startswith("cuda") else
              f"CPU, {torch.get_num_threads()} thread(s)")
     print("## Hot loops against bare PyTorch (figures 1 and 2)\n")
     print(f"Command: `OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_hot_loops.py --device {dev} "
-          f"--precision {args.precision}{' --compile' if args.compile else ''}`. Machine: {platform.machine()} Linux, "
+          f"--precision {args.precision}{' --compile' if args.compile else ''} --images {args.images} "
+          f"--steps {args.steps}`. Machine: {platform.machine()} Linux, "
           f"{os.cpu_count()} CPU cores shared with other jobs; {where}; torch {torch.__version__}. Best of 3, "
           "alternating.\n")
     print("| figure | harness | bare PyTorch | ratio | target |\n|---|---|---|---|---|")

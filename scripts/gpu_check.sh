@@ -2,10 +2,12 @@
 # The GPU path's check: the tests marked `gpu`, then a short timed grid on --device cuda at fp32 and
 # bf16, each with and without --compile, plus the hot-loop ratios (benchmarks/bench_hot_loops.py).
 # Prints which GPU and the figures, and writes them to $OUT/gpu_check.md (default
-# benchmarks/gpu_check.md) for BENCHMARKS.md to quote. Under 5 minutes on one GPU.
+# benchmarks/gpu_check.md; the CPU dry mode: gpu_check-cpu.md) for BENCHMARKS.md to quote.
+# Under 5 minutes on one GPU.
 #
 #   scripts/gpu_check.sh                # on a GPU machine
-#   scripts/gpu_check.sh --device cpu   # dry mode: the same steps on the CPU (~1-2 min), tiny grid
+#   scripts/gpu_check.sh --device cpu   # dry mode: the same steps on the CPU, tiny grid, --compile with
+#                                       # the eager backend (inductor's C++ compile takes minutes on a CPU)
 set -euo pipefail
 DEVICE=cuda
 while [ $# -gt 0 ]; do
@@ -19,11 +21,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
 export HF_HUB_OFFLINE=1
-REPORT="${OUT:-benchmarks}/gpu_check.md"
+REPORT="${OUT:-benchmarks}/gpu_check$([ "$DEVICE" = cpu ] && echo -cpu).md"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 if [ "$DEVICE" = cpu ]; then
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  export BENCH_COMPILE_BACKEND=${BENCH_COMPILE_BACKEND:-eager}  # --compile's plumbing, no C++ compile
   NICE="nice -n 10"; STEPS=10; BUDGETS=1; IMAGES=512; HOT_STEPS=10; TESTS=(tests/test_gpu_path.py)
 else
   NICE=""; STEPS=100; BUDGETS=5,20; IMAGES=4096; HOT_STEPS=100; TESTS=(-m gpu tests)
@@ -61,9 +64,10 @@ for PREC in fp32 bf16; do
 import json, sys
 path, prec, comp, t0, t1 = sys.argv[1:]
 recs = [json.loads(l) for l in open(path)]
-acc = lambda s: ", ".join(f"{r['accuracy']:.3f}" for r in recs if r["strategy"] == s and r.get("status") == "ok") or "-"
+acc = lambda s: ", ".join(f"{r['metrics']['accuracy']:.3f}" for r in recs if r["strategy"] == s and r.get("status") == "ok") or "-"
 info = recs[0].get("device_info", {}) if recs else {}
-keep = {k: info[k] for k in ("gpu", "precision", "compile", "channels_last", "oom_backoff") if k in info}
+keep = {k: info[k] for k in ("gpu", "precision", "compile", "compile_backend", "channels_last", "oom_backoff")
+        if k in info}
 print(f"| {prec} | {comp or 'no'} | {len(recs)} | {float(t1) - float(t0):.1f} | {acc('linear-probe')} "
       f"| {acc('finetune')} | {json.dumps(keep)} |")
 PY

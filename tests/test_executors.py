@@ -107,7 +107,7 @@ def test_a_failed_group_is_reported_after_the_others_records(tmp_path):
 
 @pytest.mark.parametrize("executor,options,message", [
     ("ray", {"jobs": 2}, "executor option 'jobs' does not apply to --executor ray; it takes: address, "
-                         "cpus_per_task, gpus_per_task"),
+                         "connect_timeout, cpus_per_task, gpus_per_task"),
     ("local", {"address": "auto"}, "executor option 'address' does not apply to --executor local; it takes: jobs"),
     ("submitit", {}, "--executor submitit: no Slurm here (sbatch not found)"),
     ("submitit", {"cluster": "local", "gpus_per_task": 0.5}, "--gpus-per-task 0.5: --executor submitit takes a "

@@ -278,3 +278,25 @@ def test_encode_fills_one_array_with_every_batch():
     logits = encode(enc, split.images, len(split), batch_size=6, module=nn.Sequential(enc.module, nn.Linear(6, 3)))
     assert logits.shape == (20, 3)
     assert encode(enc, split.images, 0).shape == (0, 6)
+
+
+def test_precision_and_compile_are_part_of_a_cells_identity(tmp_path, with_plugins, monkeypatch):
+    """Guards: a bf16 or compiled record resumed an fp32 eager grid (same cell_id) and mixed numbers of
+    two precisions; fp32 eager keeps the cell_id it had (published records stay resumable)."""
+    from bench.worker import cell_identities
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    plugins = load_plugins()
+    ids = {}
+    for precision, compile_ in (("fp32", False), ("bf16", False), ("fp32", True)):
+        cfg = RunConfig(encoders=["pixels"], strategies=["toy-centroid"], tasks=["toy-blobs"], budgets="2", seeds=1,
+                        out=tmp_path, device="cpu", forgetting="off", contamination=False, precision=precision,
+                        compile=compile_)
+        runner = Runner(cfg, plugins)
+        [cell] = runner.plan().cells
+        ident = cell_identities(runner.planner, runner.load_task("toy-blobs"), "pixels", [cell], None)[cell.key()]
+        ids[(precision, compile_)] = ident
+    assert len({i.cell_id for i in ids.values()}) == 3
+    summary = {k: i.config_summary for k, i in ids.items()}
+    assert "precision" not in summary[("fp32", False)] and "compile" not in summary[("fp32", False)]
+    assert summary[("bf16", False)]["precision"] == "bf16" and summary[("fp32", True)]["compile"] is True
