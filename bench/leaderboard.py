@@ -53,12 +53,13 @@ def load_records(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     return board_episodes.RunRecords([r for group in by_config.values() for r in latest(group)], dirs)
 
 
+_with_streams = with_streams(_board.aggregate)  # stream records (bench --stream) go to board["streams"]
+
+
 def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """:func:`bench.board.aggregate`, plus the few-shot and estimator sections of the records' run folders."""
-    return board_episodes.attach(_board.aggregate(records), records)
-
-
-aggregate = with_streams(aggregate)  # stream records (bench --stream) go to board["streams"], not the task tables
+    """:func:`bench.board.aggregate` with stream records apart (``board["streams"]``), plus the
+    few-shot and estimator sections of the records' run folders."""
+    return board_episodes.attach(_with_streams(records), records)
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:

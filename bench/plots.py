@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.board_stream import heatmap
 from bench.ranking import labels_per_class, primary_metric
 
 #: The classic comparison, drawn first and in fixed colours on every curve plot.
@@ -173,7 +174,9 @@ def forgetting_vs_gain(board: dict[str, Any], path: Path) -> Path | None:
 PLOTS = (("curves.png", learning_curves, "accuracy vs labels per class (log), 95% CI bands"),
          ("shift.png", shift_curves, "shifted tasks: target accuracy and transfer gap vs labels"),
          ("cost.png", cost, "accuracy vs trainable parameters"),
-         ("forgetting.png", forgetting_vs_gain, "forgetting (points lost on the reference task) vs gain"))
+         ("forgetting.png", forgetting_vs_gain, "forgetting (points lost on the reference task) vs gain"),
+         ("continual.png", heatmap, "continual learning: mean accuracy R[i][j] (%) on task j after training on "
+                                    "task i, per strategy"))
 
 
 def write_all(board: dict[str, Any], folder: Path) -> list[tuple[str, str]]:

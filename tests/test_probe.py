@@ -82,15 +82,3 @@ def test_probe_head_on_raw_features_equals_the_probe_and_records_its_fit():
     assert float(((xq @ W.T + b).argmax(1) == yq).mean()) >= 0.98 and acc == 1.0
     assert info["probe_converged"] is True and info["probe_iterations"] > 0
     assert (b[4] < (x @ W[:4].T + b[:4]).min())  # the absent class is never predicted on the budget
-
-
-def test_tent_probe_head_records_its_fit():
-    """Tent's head stays on unit-norm features (robust to target BatchNorm statistics); its solver
-    is recorded like every probe's."""
-    from bench_plugins.strategies._tent import probe_head
-
-    x, y = magnitude_task(10, seed=5)
-    info: dict = {}
-    probe_head(ctx_for(x, y, {"C": 10.0}), None, info)
-    assert info["probe_converged"] is True and info["probe_iterations"] > 0
-

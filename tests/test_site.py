@@ -86,3 +86,25 @@ def test_publish_refuses_invalid_folders_with_one_line(tmp_path, capsys):
     assert main(["publish", str(run), "--site", str(tmp_path / "site"), "--allow-invalid"]) == 0
     assert "validation: mnist5k enc knn 1/class" in (tmp_path / "site" / "index.html").read_text()
     assert XSS not in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_publish_shows_continual_results_on_the_index_not_as_task_rows(tmp_path):
+    """Guards against the site aggregating stream records (bench run --stream) as an ordinary task
+    row, and against the continual/few-shot/estimator sections missing from the published site or
+    repeated on every task page."""
+    from bench.continual import gem_metrics
+
+    R, baseline = [[0.9, 0.5], [0.6, 0.9]], [0.5, 0.5]
+    stream = [{"schema": 2, "record_type": "stream", "encoder": "enc", "strategy": "continual:finetune",
+               "task": "split-x", "budget": "20/class", "seed": seed, "config_id": "default", "status": "ok",
+               "stream": {"name": "split-x", "scenario": "task", "tasks": ["a", "b"]},
+               "metrics": {**gem_metrics(R, baseline), "R": R, "baseline": baseline}} for seed in (0, 1)]
+    run = write_run(tmp_path / "alice", records() + stream)
+    assert main(["publish", str(run), "--site", str(tmp_path / "site"), "--allow-invalid"]) == 0
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+    assert "Continual learning: split-x" in index and (site / "continual.png").exists()
+    assert "split-x" not in json.loads((site / "results.json").read_text())["board"]["tasks"]
+    assert len(list(site.glob("task-*.html"))) == 2  # no page for the stream
+    for page in site.glob("task-*.html"):
+        assert "Continual learning" not in page.read_text(), page.name

@@ -32,8 +32,8 @@ def _env() -> Any:
 
 def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
     """Validate the run folders, merge them and write the site into ``site``."""
-    from bench import leaderboard, plots, ranking, validate
-    from bench.board import aggregate
+    from bench import board_episodes, leaderboard, plots, ranking, validate
+    from bench.board_stream import stream_tables
     from bench.site import pages
 
     dirs = list(dirs)
@@ -48,7 +48,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         site.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
-    board = aggregate(records)
+    board = leaderboard.aggregate(records)  # streams, few-shot episodes and estimator sections apart
     summary = ranking.summarise(board)
     with (site / "results.jsonl").open("w", encoding="utf-8") as f:
         for r in records:
@@ -72,10 +72,12 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
     index = env.get_template("index.html").render(
         **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
+        sections=stream_tables(board) + board_episodes.tables(board),
         task_links=[{"name": n, "page": pages.task_page(n)} for n in board["tasks"]])
     (site / "index.html").write_text(index, encoding="utf-8")
     for name, task in board["tasks"].items():
-        one = {**board, "tasks": {name: task}, "failed": [f for f in board["failed"] if f["task"] == name]}
+        one = {**board, "tasks": {name: task}, "failed": [f for f in board["failed"] if f["task"] == name],
+               "streams": [], "episodes": [], "estimator_correlations": []}  # those are on the index page
         recs = [r for r in records if r.get("task") == name]
         info: dict[str, Any] = next((r["task_info"] for r in recs if r.get("task_info")), {})
         description = "; ".join(f"{k}: {v}" for k, v in sorted(info.items()) if v not in (None, "", []))
