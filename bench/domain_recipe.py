@@ -35,7 +35,9 @@ DOMAIN_DEFAULTS: dict[str, Any] = {
 #: papers' optimiser: SGD (momentum 0.9, Nesterov) with ``lr (1 + 10 p)^-0.75``, backbone 1e-3 and
 #: new layers 1e-2. AdamW breaks the gradient reversal's scaling once the source loss is ~0 on a
 #: small budget (it rescales the reversed gradient to full-size steps; measured in docs/domain-adaptation.md).
-CRITIC_DEFAULTS: dict[str, Any] = {"domain_weight": 1.0, "gamma": 10.0, "domain_hidden": 1024,
+#: ``domain_weight`` 0.3 (the papers' 1.0 before): chosen for dann and for cdan, each on its own, by
+#: ``bench tune --criterion dev`` over three shifts (benchmarks/choose_defaults.py; docs/defaults.md).
+CRITIC_DEFAULTS: dict[str, Any] = {"domain_weight": 0.3, "gamma": 10.0, "domain_hidden": 1024,
                                    "domain_dropout": 0.5, "domain_lr_mult": 10.0, "optimizer": "sgd", "lr": 1e-3,
                                    "schedule": "anneal", "weight_decay": 1e-3}
 
