@@ -30,6 +30,10 @@ SCHEMA1_FIELDS = (*KEY_FIELDS, "status", "metrics", "versions")
 def read(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(where, record)`` for each line of a folder's ``results.jsonl`` (or of a .jsonl file)."""
     file = path if path.suffix == ".jsonl" else path / "results.jsonl"
+    from bench.board_episodes import has_sections
+
+    if not file.exists() and has_sections(path):
+        return []  # a folder of few-shot episodes or a rank result only (bench.board_episodes)
     if not file.exists():
         raise UserError(f"no results found at {str(file)!r}; pass a folder written by `bench run --out DIR`")
     out = []

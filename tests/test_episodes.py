@@ -215,6 +215,13 @@ def test_estimator_table_renders_taus_and_refuses_fewer_than_three_encoders(tmp_
     (run / "rank.json").write_text(json.dumps(rank_result(4)))
     text = leaderboard.render(leaderboard.aggregate(leaderboard.load_records([run])))
     assert "Transferability estimators vs measured accuracy (run)" in text and "+0.67 / +0.80" in text
+    # such a folder validates and publishes (guards `bench publish` refusing it for lack of results.jsonl)
+    from bench import validate
+    from bench.cli import main
+
+    assert validate.problems([run]) == []
+    assert main(["publish", str(run), "--site", str(tmp_path / "site")]) == 0
+    assert "+0.67 / +0.80" in (tmp_path / "site" / "index.html").read_text()
 
 
 def test_episode_table_from_hand_made_records():
