@@ -7,7 +7,8 @@ with the method's own loss switched off, scored on the same splits), the paired 
 per seed, ``gain_s = method_s - baseline_s``, then mean ± CI: a paired interval), the transfer gap,
 and the domain critic's final accuracy where recorded (``info.final_domain_accuracy``, 0.5 = the
 critic cannot tell the domains apart). A row whose gain is below zero by more than its CI is marked
-``worse than source-only``; above zero by more than its CI, ``beats source-only``. Records without
+``worse than source-only``; above zero by more than its CI, ``beats source-only``; a critic at chance
+with no such gain, ``critic at chance, no gain``. Records without
 the paired fields (older runs) render with those columns empty.
 
 The oracle table is an UPPER BOUND, in its own table and labelled so: when a grid already ran
@@ -22,6 +23,9 @@ from typing import Any
 from bench.board import budget_order
 
 WORSE, BETTER = "worse than source-only", "beats source-only"
+#: A critic that ends at chance while the method gains nothing: no evidence the adversarial game ran
+#: (a critic whose output never left one side scores exactly 0.5; measured on CDAN, issue 11).
+IDLE_CRITIC = "critic at chance, no gain"
 
 
 def _pct(stat: dict[str, Any] | None, signed: bool = False) -> str:
@@ -44,6 +48,15 @@ def verdict(gain: dict[str, Any] | None) -> str:
     return ""
 
 
+def mark(gain: dict[str, Any] | None, critic: dict[str, Any] | None) -> str:
+    """:func:`verdict`, else :data:`IDLE_CRITIC` when the critic's mean accuracy is within one
+    point of 0.5 and the gain is not above zero by more than its CI."""
+    found = verdict(gain)
+    if found or not critic or abs(critic["mean"] - 0.5) > 0.01:
+        return found
+    return IDLE_CRITIC
+
+
 def method_of(row: dict[str, Any]) -> str:
     """The strategy's registered name of a board row (``"dann [domain_weight=3]"`` -> ``"dann"``)."""
     return str(row["strategy"]).split(" ", 1)[0].split("[", 1)[0]
@@ -63,7 +76,7 @@ def da_rows(task: dict[str, Any], encoder: str, budget: str) -> list[list[str]]:
         gain = cell.get("paired_gain")
         out.append([row["strategy"], _pct(cell["target_accuracy"]), _pct(cell.get("source_only_target_accuracy")),
                     _pct(gain, signed=True), str(gain["n"]) if gain else "", _pct(cell.get("transfer_gap"), True),
-                    _pct(cell.get("final_domain_accuracy")), verdict(gain)])
+                    _pct(cell.get("final_domain_accuracy")), mark(gain, cell.get("final_domain_accuracy"))])
     return out
 
 

@@ -130,3 +130,18 @@ def test_shift_plot_draws_the_source_only_line(tmp_path):
     assert drawn["e / source-only (paired: coral, dann, tent)"] == "#000000"
     assert drawn["e / tent"] != drawn["e / finetune"]
     assert len(set(drawn.values())) == len(drawn)
+
+
+def test_a_critic_at_chance_without_a_gain_is_marked():
+    """Guards against an adversarial method whose critic never learned (CDAN's ended at exactly 0.5
+    in 8 of 9 cells on issue 11's grid) reading as a working method with a small gain: critic
+    within a point of 0.5 and no gain beyond its CI -> marked; the same critic with a clear gain
+    (the features may really be aligned) -> 'beats source-only'."""
+    recs = []
+    for s, b in enumerate(BASE):
+        recs.append(rec("cdan", s, b + [0.01, -0.02, 0.02][s], b, critic=0.5))
+        recs.append(rec("dann", s, b + [0.10, 0.12, 0.08][s], b, critic=[0.5, 0.505, 0.51][s]))
+    _, headers, rows = _table(aggregate(recs), "Domain adaptation, e, 10/class")
+    by = {r[0]: dict(zip(headers, r)) for r in rows}
+    assert by["cdan"]["mark"] == board_da.IDLE_CRITIC and by["cdan"]["critic acc %"] == "50.0 ± 0.0"
+    assert by["dann"]["mark"] == board_da.BETTER
