@@ -5,28 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from bench.adaptation import require_target
+from bench.da_select import density_ratios
 from bench.domain import fit_domain
-from bench.probe import l2_normalise
 from bench.strategies import FitContext, Fitted
 
 
 def importance_weights(source_feats: Any, target_feats: Any, C: float, max_weight: float, seed: int) -> np.ndarray:
-    """Density-ratio weights of the source rows (cross-fitted domain classifier), clipped, mean 1."""
-    x = l2_normalise(np.concatenate([source_feats, target_feats]))
-    d = np.concatenate([np.zeros(len(source_feats), dtype=int), np.ones(len(target_feats), dtype=int)])
-    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed)
-    folds = int(min(5, len(source_feats), len(target_feats)))
-    if folds >= 2:
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        p = cross_val_predict(clf, x, d, cv=cv, method="predict_proba")[: len(source_feats), 1]
-    else:
-        p = clf.fit(x, d).predict_proba(x[: len(source_feats)])[:, 1]
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    w = np.clip(p / (1 - p), 1.0 / max_weight, max_weight)
+    """Density-ratio weights of the source rows (:func:`bench.da_select.density_ratios`: a
+    cross-fitted domain classifier's odds, clipped), rescaled to mean 1."""
+    w = density_ratios(source_feats, target_feats, C=C, max_weight=max_weight, seed=seed)
     return (w / w.mean()).astype(np.float32)
 
 
