@@ -123,12 +123,17 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
     groups: list[dict[str, Any]] = [{"params": list(model.backbone.parameters()), "lr": lr, "name": "backbone"},
                                      {"params": [*model.bottleneck.parameters(), *model.head.parameters()],
                                       "lr": lr * float(cfg["head_lr_mult"]), "name": "head"}]
-    if extra:
-        groups.append({"params": [p for m in extra for p in m.parameters()],
-                       "lr": lr * float(cfg.get("domain_lr_mult", 10.0)), "name": "critic"})
+    critic_params = [p for m in extra for p in m.parameters() if p.requires_grad]
+    own = cfg.get("critic_optimizer", "shared")  # "adam": the critic learns at its own pace (Adam is
+    if own not in ("shared", "adam"):  # scale-free), the weight then scales only the reversed gradient
+        raise UserError(f"critic_optimizer={own!r} is not known; use --set critic_optimizer=shared or adam")
+    if critic_params and own == "shared":
+        groups.append({"params": critic_params, "lr": lr * float(cfg.get("domain_lr_mult", 10.0)), "name": "critic"})
     for g in groups:
         g["params"] = [p for p in g["params"] if p.requires_grad]
     opt = _optimizer([g for g in groups if g["params"]], cfg)
+    critic_opt = torch.optim.Adam(critic_params, lr=float(cfg.get("critic_lr", 1e-3))) \
+        if critic_params and own == "adam" else None
     steps = domain_steps(len(target), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
     batch = min(int(cfg["batch_size"]), n)
@@ -156,8 +161,12 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
         if term is not None:
             loss = loss + term.loss(DomainBatch(feats[:ns], logits[:ns], feats[ns:], logits[ns:], step / steps))
         opt.zero_grad(set_to_none=True)
+        if critic_opt is not None:
+            critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if critic_opt is not None:
+            critic_opt.step()
         sched.step()
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
