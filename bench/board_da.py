@@ -8,7 +8,7 @@ per seed, ``gain_s = method_s - baseline_s``, then mean ± CI: a paired interval
 and the domain critic's final accuracy where recorded (``info.final_domain_accuracy``, 0.5 = the
 critic cannot tell the domains apart). A row whose gain is below zero by more than its CI is marked
 ``worse than source-only``; above zero by more than its CI, ``beats source-only``; a critic at chance
-with no such gain, ``critic at chance, no gain``. Records without
+with no such gain, ``critic at chance, no gain``; at 0.95 or more, ``critic won, no gain``. Records without
 the paired fields (older runs) render with those columns empty.
 
 The oracle table is an UPPER BOUND, in its own table and labelled so: when a grid already ran
@@ -26,6 +26,9 @@ WORSE, BETTER = "worse than source-only", "beats source-only"
 #: A critic that ends at chance while the method gains nothing: no evidence the adversarial game ran
 #: (a critic whose output never left one side scores exactly 0.5; measured on CDAN, issue 11).
 IDLE_CRITIC = "critic at chance, no gain"
+#: A critic that tells the domains apart almost perfectly at the end: the features were not aligned,
+#: the game was lost (measured on dann with its critic on Adam, issue 11).
+WON_CRITIC = "critic won, no gain"
 
 
 def _pct(stat: dict[str, Any] | None, signed: bool = False) -> str:
@@ -49,12 +52,15 @@ def verdict(gain: dict[str, Any] | None) -> str:
 
 
 def mark(gain: dict[str, Any] | None, critic: dict[str, Any] | None) -> str:
-    """:func:`verdict`, else :data:`IDLE_CRITIC` when the critic's mean accuracy is within one
-    point of 0.5 and the gain is not above zero by more than its CI."""
+    """:func:`verdict`, else, when the gain is not above zero by more than its CI,
+    :data:`IDLE_CRITIC` for a critic's mean accuracy within a point of 0.5 and :data:`WON_CRITIC`
+    for one at 0.95 or more."""
     found = verdict(gain)
-    if found or not critic or abs(critic["mean"] - 0.5) > 0.01:
+    if found == BETTER or not critic:
         return found
-    return IDLE_CRITIC
+    if critic["mean"] >= 0.95:
+        return found or WON_CRITIC
+    return found or (IDLE_CRITIC if abs(critic["mean"] - 0.5) <= 0.01 else "")
 
 
 def method_of(row: dict[str, Any]) -> str:

@@ -141,7 +141,9 @@ def test_a_critic_at_chance_without_a_gain_is_marked():
     for s, b in enumerate(BASE):
         recs.append(rec("cdan", s, b + [0.01, -0.02, 0.02][s], b, critic=0.5))
         recs.append(rec("dann", s, b + [0.10, 0.12, 0.08][s], b, critic=[0.5, 0.505, 0.51][s]))
+        recs.append(rec("mcc", s, b - [0.10, 0.0, 0.05][s], b, critic=[1.0, 0.99, 0.998][s]))
     _, headers, rows = _table(aggregate(recs), "Domain adaptation, e, 10/class")
     by = {r[0]: dict(zip(headers, r)) for r in rows}
     assert by["cdan"]["mark"] == board_da.IDLE_CRITIC and by["cdan"]["critic acc %"] == "50.0 ± 0.0"
     assert by["dann"]["mark"] == board_da.BETTER
+    assert by["mcc"]["mark"] == board_da.WON_CRITIC  # a critic at 99.6%: the domains stayed apart
