@@ -48,7 +48,7 @@ from bench.encoders import Encoder, count_parameters
 from bench.errors import UserError
 from bench.strategies import FitContext, Fitted
 from bench.tasks import Split
-from bench.training import cosine_lambda, predict_fn, reestimate_batchnorm, set_batchnorm_eval
+from bench.training import cosine_lambda, predict_fn, reestimate_batchnorm, set_batchnorm_eval, step_done
 
 __all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_SIZE", "AdversarialTerm", "DomainBatch",
            "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm", "adapt_batchnorm", "baseline_key",
@@ -168,11 +168,7 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
         if critic_opt is not None:
             critic_opt.step()
         sched.step()
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"training diverged at step {step} (loss {loss_value}); lower lr")
-        if step % 20 == 0 or step == steps - 1:
-            ctx.progress(f"step {step + 1}/{steps} loss {loss_value:.3f}")
+        loss_value = step_done(loss, step, steps, ctx.progress)
     stats = 0
     if not cfg.get("freeze_bn"):  # statistics of the final weights, on batches composed like the training ones
         stats = reestimate_batchnorm(model, (torch.cat([source.next(), targets.next()]) if targets is not None

@@ -265,24 +265,3 @@ def _view(task: TaskData) -> Any:
 
 def _pts(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:+.1f}"
-
-
-def run_stream_command(cfg: RunConfig, plugins: Any, fmt: str) -> int:
-    """``bench run --stream``: dry run (the cells), or run and print the continual-learning table."""
-    runner = StreamRunner(cfg, plugins)
-    if cfg.dry_run:
-        cells, skips = runner.cells()
-        print(f"stream {runner.stream.name} ({cfg.stream_scenario}-incremental): "
-              f"{' -> '.join(t.name for t in runner.tasks)}; {len(cells)} cells to run, {len(skips)} skipped")
-        for cell in cells:
-            print(f"  run   {cell.label()}")
-        for cell, reason in skips:
-            print(f"  skip  {cell.label()}: {reason}")
-        return 0
-    start = time.perf_counter()
-    runner.run()
-    from bench.board_stream import render_streams
-
-    print(render_streams(runner.results.load(), fmt))
-    print(f"results: {runner.results.path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    return 0

@@ -25,7 +25,7 @@ from bench.tasks import Split
 
 __all__ = ["RECIPE_DEFAULTS", "Classifier", "augment", "autocast", "finetune_groups", "fit_classifier",
            "head_and_backbone_groups", "is_oom", "layer_decay_groups", "maybe_compile", "num_steps", "predict_fn",
-           "recalibrate_batchnorm", "reestimate_batchnorm", "to_device", "train", "use_channels_last",
+           "recalibrate_batchnorm", "reestimate_batchnorm", "step_done", "to_device", "train", "use_channels_last",
            "with_oom_backoff"]
 
 
@@ -47,6 +47,18 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+
+def step_done(loss: torch.Tensor | float, step: int, steps: int, progress: Callable[[str], None] | None,
+              where: str = "") -> float:
+    """A training step's loss as a float: raises when it is not finite (``where`` names the stage,
+    e.g. " on task 2"); reports progress every 20 steps and at the last."""
+    value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training diverged{where} at step {step} (loss {value}); lower lr")
+    if progress is not None and (step % 20 == 0 or step == steps - 1):
+        progress(f"step {step + 1}/{steps} loss {value:.3f}")
+    return value
 
 
 def set_batchnorm_eval(module: nn.Module) -> None:
@@ -164,11 +176,7 @@ def train(
         loss_t, micro = with_oom_backoff(lambda size: backward(idx, x, step, size), micro, "train")  # noqa: B023
         opt.step()
         sched.step()
-        loss_value = float(loss_t)
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"training diverged at step {step} (loss {loss_value}); lower lr")
-        if progress is not None and (step % 20 == 0 or step == steps - 1):
-            progress(f"step {step + 1}/{steps} loss {loss_value:.3f}")
+        loss_value = step_done(loss_t, step, steps, progress)
     recalibrated = False
     if not config.get("freeze_bn", True):
         recalibrated = recalibrate_batchnorm(model, cached if cached is not None else split, encoder, device)

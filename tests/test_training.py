@@ -117,3 +117,16 @@ def test_domain_adaptation_target_batches_are_augmented_like_source_batches():
     assert torch.all(plain == 1.0)
     assert (shifted == -1.0).any() and (shifted == 1.0).any()
     # that the DA loop passes the recipe's augmentation to its target batches: tests/test_da_methods.py
+
+
+def test_step_done_reports_progress_and_refuses_a_non_finite_loss():
+    """The one end-of-step check the training loops share (train, the DA loop, the continual
+    strategies): the loss as a float, progress at steps 1, 21, ... and the last, and a divergence
+    error naming the stage."""
+    from bench.training import step_done
+
+    seen: list[str] = []
+    values = [step_done(torch.tensor(0.5), s, 25, seen.append) for s in range(25)]
+    assert values == [0.5] * 25 and seen == ["step 1/25 loss 0.500", "step 21/25 loss 0.500", "step 25/25 loss 0.500"]
+    with pytest.raises(FloatingPointError, match="training diverged on task 2 at step 3"):
+        step_done(float("nan"), 3, 10, None, " on task 2")

@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.cli.board import check_format
 from bench.cli.executor_options import TOML_KEYS, add_executor_options, executor_options
+from bench.cli.modes import print_grid, run_episodes_command, run_stream_command
 from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list
 from bench.errors import UserError
 
@@ -253,23 +254,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_format(args.format)
     cfg = run_config_from_args(args)
     if cfg.stream:  # continual learning on a task stream (bench.stream_run)
-        from bench.stream_run import run_stream_command
-
         return run_stream_command(cfg, load_plugins(), args.format)
     runner = Runner(cfg, load_plugins())
-    if cfg.episodes:  # few-shot episodes (bench.cli.episodes)
-        from bench.cli.episodes import run_episodes_command
-
+    if cfg.episodes:  # few-shot episodes (bench.episode_runner)
         return run_episodes_command(runner, args.format)
     if cfg.dry_run:
         plan = runner.plan()
-        print(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
-              f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}")
-        for cell in plan.cells:
-            print(f"  run   {cell.label()}")
-        for cell, reason in plan.skips:
-            print(f"  skip  {cell.label()}: {reason}")
-        return 0
+        return print_grid(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
+                          f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
+                          plan.cells, plan.skips)
     start = time.perf_counter()
     runner.run()
     elapsed = time.perf_counter() - start

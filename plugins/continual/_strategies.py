@@ -8,7 +8,6 @@ share the importance penalties of :mod:`bench.penalties`.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from bench.errors import UserError
 from bench.penalties import Anchor, Importance, fisher, mean_one, output_sensitivity
 from bench.strategies import FitContext
 from bench.tasks import Split
-from bench.training import augment, cosine_lambda, num_steps, set_batchnorm_eval
+from bench.training import augment, cosine_lambda, num_steps, set_batchnorm_eval, step_done
 
 
 class _Logits(nn.Module):
@@ -127,11 +126,7 @@ class Sequential:
             opt.step()
             sched.step()
             self.after_step()
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"training diverged on task {t} at step {step} (loss {loss_value}); lower lr")
-            if step % 20 == 0 or step == steps - 1:
-                ctx.progress(f"step {step + 1}/{steps} loss {loss_value:.3f}")
+            loss_value = step_done(loss, step, steps, ctx.progress, f" on task {t}")
         self.net.eval()
         self.after_task(t, x, y)
         self.learned = t + 1
