@@ -8,14 +8,14 @@ another seed or the strategy's own say-so: the harness computes both numbers fro
 from __future__ import annotations
 
 import numpy as np
+from test_sealed_context import SnoopPlugin
 
 import bench
 from bench.plan import RunConfig
 from bench.plugins import load_plugins
 from bench.runner import Runner
-from bench.specs import StrategySpec, TaskSpec
+from bench.specs import StrategySpec
 from bench.strategies import Fitted
-from bench.tasks import TaskData
 
 
 class Paired:
@@ -39,23 +39,13 @@ class PairedPlugin:
     def bench_register_strategies():
         return [StrategySpec(name="paired", description="has a baseline", loader=lambda: Paired(), kind="features")]
 
-    @staticmethod
-    @bench.hookimpl
-    def bench_register_tasks():
-        def load(request):
-            base = request.resolve("toy-blobs")
-            return TaskData(name=request.name, classes=base.classes, train=base.train, test=base.test,
-                            target_train=base.test, target_test=base.test, source_domain="a", target_domain="b",
-                            native_size=16)
-
-        return [TaskSpec(name="toy-shift2", description="toy-blobs with a (fake) target domain", loader=load)]
-
 
 def test_baseline_is_scored_on_the_same_splits_and_the_gain_is_paired(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
-    cfg = RunConfig(encoders=["toy-cnn"], strategies=["paired"], tasks=["toy-shift2"], budgets="2", seeds=1,
+    cfg = RunConfig(encoders=["toy-cnn"], strategies=["paired"], tasks=["toy-shift"], budgets="2", seeds=1,
                     out=tmp_path / "run", device="cpu", progress=False, forgetting="off", contamination=False)
-    [rec] = Runner(cfg, load_plugins(extra=[("paired", PairedPlugin)])).run()
+    plugins = load_plugins(extra=[("paired", PairedPlugin), ("snoop", SnoopPlugin)])  # snoop: the toy-shift task
+    [rec] = Runner(cfg, plugins).run()
     assert rec["status"] == "ok", rec["error"]
     m = rec["metrics"]
     # the target test is the test split here, so the constant baseline scores class 0's share on both
