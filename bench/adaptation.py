@@ -11,7 +11,7 @@ Public API for built-in and third-party strategies alike (the built-ins import o
 - :func:`zero_shot_head` / :func:`init_head_from_text` build a head from class-name prompts
   through the encoder's text tower (zero-shot, ``--head-init zero-shot``);
 - :func:`require_target`, :class:`TargetBatches` and :class:`FeatureClassifier` serve the domain
-  adaptation strategies (the loop itself is :mod:`bench.domain`).
+  adaptation strategies (the loop itself is :mod:`bench.domain.loop`).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class TargetBatches:
     """Endless, seeded batches of preprocessed unlabelled target images (no labels are read),
     augmented like the source batches (``augment``, see :func:`bench.training.augment`).
 
-    ``last`` holds the positions of the latest batch (:mod:`bench.domain` draws labelled source
+    ``last`` holds the positions of the latest batch (:mod:`bench.domain.loop` draws labelled source
     batches with it, ``stream=0``; the default stream keeps target batches apart from the source's)."""
 
     def __init__(self, split: Split, encoder: Encoder, batch_size: int, seed: int, device: str = "cpu",

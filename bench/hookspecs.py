@@ -53,7 +53,7 @@ def bench_register_tasks():
 def bench_register_executors():
     """Return a list of :class:`bench.specs.ExecutorSpec` this plugin provides.
 
-    Called once at start-up. The loader returns a :class:`bench.executors.Executor`.
+    Called once at start-up. The loader returns a :class:`bench.run.executors.Executor`.
     """
 
 
@@ -64,6 +64,6 @@ def bench_register_executors():
 def bench_cell_finished(record):
     """Called after each cell's record has been appended to ``results.jsonl``.
 
-    ``record`` is the record dict (see :mod:`bench.results`), for loggers and experiment trackers.
+    ``record`` is the record dict (see :mod:`bench.run.records`), for loggers and experiment trackers.
     The return value is ignored. An exception raised here is reported and does not stop the run.
     """

@@ -25,7 +25,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
 }
 
 #: ``--tune`` candidates (``StrategySpec.tunable``), chosen inside the budget by cross-validation
-#: (:mod:`bench.tune`). Learning rates span a factor of ten around each recipe's default.
+#: (:mod:`bench.run.tuning`). Learning rates span a factor of ten around each recipe's default.
 FINETUNE_LR_GRID: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
 PEFT_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
 SCRATCH_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)

@@ -7,18 +7,19 @@ imports model code. The loader is called when a run actually needs the thing:
 - ``EncoderSpec.loader(request: EncoderRequest) -> bench.encoders.Encoder``
 - ``StrategySpec.loader() -> bench.strategies.Strategy``
 - ``TaskSpec.loader(request: TaskRequest) -> bench.tasks.TaskData``
-- ``ExecutorSpec.loader() -> bench.executors.Executor``
+- ``ExecutorSpec.loader() -> bench.run.executors.Executor``
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from bench import _compat
 
 
 def resolve_loader(loader: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -190,7 +191,7 @@ class StrategySpec(_Spec):
     #: Default options (lr, steps, ...). Recorded in every record; ``--set KEY=VALUE`` overrides.
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: Options ``--tune`` chooses, each with its candidate values, e.g. ``{"lr": (1e-4, 3e-4, 1e-3)}``:
-    #: selected by cross-validation inside the labelled budget (:mod:`bench.tune`). Each must be a
+    #: selected by cross-validation inside the labelled budget (:mod:`bench.run.tuning`). Each must be a
     #: key of ``defaults``; declaring any adds the option ``tune`` (default False) to ``defaults``.
     tunable: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
@@ -238,8 +239,7 @@ class TaskSpec(_Spec):
         meta = dict(self.metadata)
         for key in _TYPED_TASK_KEYS:
             if key in meta and getattr(self, key) is None:  # API version 1 declared them as metadata
-                warnings.warn(f"task {self.name!r}: metadata[{key!r}] is deprecated; pass TaskSpec({key}=...)",
-                              DeprecationWarning, stacklevel=3)
+                _compat.warn("TaskSpec.metadata", f"task {self.name!r}: metadata[{key!r}]", stacklevel=4)
                 object.__setattr__(self, key, meta[key])
             elif getattr(self, key) is not None:
                 meta[key] = getattr(self, key)  # readers of the old metadata key still find it

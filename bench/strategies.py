@@ -10,13 +10,13 @@ predictions: strategies never see test or target labels (see :mod:`bench.views`)
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from bench import _compat
 from bench.tasks import Split
 from bench.views import LabelFreeSplit, TaskView
 
@@ -70,8 +70,7 @@ class FitContext:
         extra: dict[str, Any] | None = None,
     ) -> None:
         if task is not None:
-            warnings.warn("FitContext(task=...) is deprecated; pass task_name=, classes= and extra=",
-                          DeprecationWarning, stacklevel=2)
+            _compat.warn("FitContext(task=)")
             task_name = task.name if task_name is None else task_name
             classes = list(task.classes) if classes is None else classes
             extra = task.extra if extra is None else extra
@@ -108,8 +107,7 @@ class FitContext:
     @property
     def task(self) -> TaskView:
         """Deprecated: a label-free view with ``name``, ``classes``, ``num_classes`` and ``extra``."""
-        warnings.warn("ctx.task is deprecated; use ctx.task_name, ctx.classes, ctx.num_classes and ctx.extra",
-                      DeprecationWarning, stacklevel=2)
+        _compat.warn("ctx.task")
         return self._task
 
 

@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from bench.domain import DomainModel
+from bench.domain.loop import DomainModel
 from bench.plugins import load_plugins
 from bench.specs import EncoderRequest
 

@@ -19,10 +19,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from bench.budgets import parse_budget, sample
-    from bench.features import FeatureCache
     from bench.plugins import load_plugins
     from bench.probe import FeatureScale, fit_logistic
+    from bench.run.budgets import parse_budget, sample
+    from bench.run.features import FeatureCache
     from bench.specs import EncoderRequest, TaskRequest
 
     plugins = load_plugins()

@@ -53,10 +53,10 @@ def main() -> None:
     if args.device == "cpu":
         torch.set_num_threads(1)
     from bench import accel
-    from bench.budgets import parse_budget, sample
     from bench.encoders import encode, preprocess
     from bench.plugins import load_plugins
     from bench.recipes import RECIPE_DEFAULTS
+    from bench.run.budgets import parse_budget, sample
     from bench.specs import EncoderRequest, TaskRequest
     from bench.training import Classifier, cosine_lambda, finetune_groups, num_steps, set_batchnorm_eval, train
 

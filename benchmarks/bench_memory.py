@@ -29,8 +29,8 @@ def one(kind: str) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(1)
-    from bench.features import FeatureCache
     from bench.plugins import load_plugins
+    from bench.run.features import FeatureCache
     from bench.specs import EncoderRequest, TaskRequest
     from bench.tasks import ArraySplit
 

@@ -1,7 +1,7 @@
 """Figure 4: the project's linear probe against CLIP_benchmark's (``clip_benchmark.metrics.linear_probe.train``).
 
 Same cached EfficientNet-Lite0 features of mnist5k (64 px, the default run's), same manifests
-(bench.budgets.sample: 1, 5, 20 per class and the full pool, seeds 0-2), same test split. Per cell:
+(bench.run.budgets.sample: 1, 5, 20 per class and the full pool, seeds 0-2), same test split. Per cell:
 accuracy and seconds, for
 
 - ``ours``: what the ``linear-probe`` strategy does (FeatureScale, scikit-learn's L-BFGS logistic
@@ -51,9 +51,9 @@ def main() -> None:
     torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
 
     from bench import probe
-    from bench.budgets import parse_budget, sample
-    from bench.features import FeatureCache
     from bench.plugins import load_plugins
+    from bench.run.budgets import parse_budget, sample
+    from bench.run.features import FeatureCache
     from bench.specs import EncoderRequest, TaskRequest
 
     plugins = load_plugins()

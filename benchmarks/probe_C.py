@@ -1,7 +1,7 @@
 """Choose the linear probe's default ``C`` on a carve-out of the training pool (never a test split).
 
 For each encoder, mnist5k's pool is split (stratified, seed 0) into 80% to draw budgets from and
-20% to validate on; 10/class budgets at seeds 0-2 are drawn from the 80% with bench.budgets, the
+20% to validate on; 10/class budgets at seeds 0-2 are drawn from the 80% with bench.run.budgets, the
 probe (bench.probe.FeatureScale + logistic regression) is fitted for every C in C_GRID, and the
 mean validation accuracy decides, per encoder and for the one default (mean over encoders).
 Test accuracy (old unit-norm probe at C=10 vs the new default) is printed for the record only, after the choice.
@@ -18,10 +18,10 @@ def main(encoders: list[str]) -> None:
     import numpy as np
     import torch
 
-    from bench.budgets import parse_budget, pool_digest, sample
     from bench.encoders import encode
     from bench.plugins import load_plugins
     from bench.probe import FeatureScale, fit_logistic, l2_normalise
+    from bench.run.budgets import parse_budget, pool_digest, sample
     from bench.specs import EncoderRequest, TaskRequest
     from bench.tasks import stratified_split
     from bench_plugins.strategies.linear_probe import C_GRID

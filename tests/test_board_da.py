@@ -1,6 +1,6 @@
 """The leaderboard's domain-adaptation tables, oracle bound and source-only line (issue 11, reporting).
 
-Before bench.board_da the board showed a shifted task's target accuracy and transfer gap, but not
+Before bench.report.domain the board showed a shifted task's target accuracy and transfer gap, but not
 the paired gain over source-only, its interval, the critic's accuracy, nor a mark on a method that
 makes the target worse than doing nothing.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import board_da
-from bench.board import aggregate
-from bench.leaderboard import render, tables
+from bench.report import domain as board_da
+from bench.report.aggregate import aggregate
+from bench.report.tables import render, tables
 
 SHIFT = "a->b"
 
@@ -113,7 +113,7 @@ def test_shift_plot_draws_the_source_only_line(tmp_path):
     pytest.importorskip("matplotlib")
     from matplotlib.colors import to_hex
 
-    from bench import plots
+    from bench.report import plots
 
     drawn = {}
     real = plots._source_only

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from bench.budgets import MANIFEST_VERSION, Manifests, parse_budget, parse_budgets, pool_digest, sample
 from bench.errors import UserError
+from bench.run.budgets import MANIFEST_VERSION, Manifests, parse_budget, parse_budgets, pool_digest, sample
 from bench.tasks import ArraySplit, TaskData
 
 CLASSES = ["a", "b", "c"]

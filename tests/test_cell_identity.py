@@ -9,15 +9,15 @@ import json
 import numpy as np
 import test_harness as harness
 
-from bench import results
-from bench.budgets import Manifests
-from bench.plan import Planner, RunConfig
 from bench.plugins import load_plugins
-from bench.results import CellIdentity, identity
-from bench.runner import Runner
+from bench.run import records as results
+from bench.run.budgets import Manifests
+from bench.run.plan import Planner, RunConfig
+from bench.run.records import CellIdentity, identity
+from bench.run.runner import Runner
+from bench.run.worker import cell_identities, load_encoder
 from bench.specs import TaskRequest
 from bench.tasks import ArraySplit
-from bench.worker import cell_identities, load_encoder
 
 plugins = harness.plugins  # the fixture
 read = harness.read

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bench.errors import UserError
-from bench.runlock import HOLDER_NAME, RunLock
+from bench.run.lock import HOLDER_NAME, RunLock
 from tests.reliability import misbehaving_plugin, toy_env
 
 GRID = ["--encoders", "toy-cnn", "--strategies", "sleepy", "--tasks", "toy-blobs", "--budgets", "1,2",
@@ -47,7 +47,7 @@ def test_a_second_run_on_the_same_out_refuses_at_once_naming_the_holder(tmp_path
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     """A SIGKILLed run must not block the next one (flock dies with the process)."""
-    code = ("import sys, time; from bench.runlock import RunLock\n"
+    code = ("import sys, time; from bench.run.lock import RunLock\n"
             "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -66,7 +66,7 @@ def test_two_processes_on_one_feature_cache_never_read_a_half_written_entry(tmp_
     code = r"""
 import sys, numpy as np
 from pathlib import Path
-from bench.features import FeatureCache
+from bench.run.features import FeatureCache
 cache, bad = FeatureCache(Path(sys.argv[1])), 0
 for i in range(40):
     key = f"{i % 4:064x}"
@@ -87,7 +87,7 @@ def test_a_damaged_cache_entry_is_detected_warned_and_recomputed(tmp_path, damag
     were fine (only a wrong row count was caught)."""
     import numpy as np
 
-    from bench.features import FeatureCache
+    from bench.run.features import FeatureCache
 
     cache = FeatureCache(tmp_path)
     feats = np.arange(200 * 8, dtype=np.float32).reshape(200, 8)
@@ -113,7 +113,7 @@ def test_cache_entries_refuse_pickles(tmp_path):
     """An entry holding a pickled object (code on load) is not loaded: allow_pickle=False."""
     import numpy as np
 
-    from bench.features import FeatureCache
+    from bench.run.features import FeatureCache
 
     cache = FeatureCache(tmp_path)
     key = "cd" * 32

@@ -269,18 +269,6 @@ def test_hashes_of_equal_images_agree_between_batches():
     assert (a.phash[3:] == b.phash).all() and (a.exact[3:] == b.exact).all()
 
 
-def test_old_hashindex_module_still_works_and_warns():
-    import importlib
-    import sys
-
-    sys.modules.pop("bench.hashindex", None)
-    with pytest.warns(DeprecationWarning, match="bench.contamination"):
-        old = importlib.import_module("bench.hashindex")
-    assert old.HashIndex is HashIndex and old.build_index is build_index and old.exact_digest is exact_digest
-    with pytest.raises(AttributeError):
-        old.no_such_name  # noqa: B018
-
-
 def test_old_cache_dir_name_is_the_one_cache_root(tmp_path, monkeypatch):
     from bench.loading import cache_root
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import bench
-from bench.continual import ContinualSpec, StreamInfo, gem_metrics
+from bench.continual.spec import ContinualSpec, StreamInfo, gem_metrics
 from bench.errors import UserError
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
+from bench.run.plan import RunConfig
 from bench.specs import EncoderSpec, TaskSpec
 
 # -- a tiny stream: four classes, a bright square in one of four places ----------------------------
@@ -95,7 +95,7 @@ def plugins():
 
 
 def _run(plugins, tmp_path, strategies, scenario="task", stream="split-quad", recipe=True, **opts):
-    from bench.stream_run import StreamRunner
+    from bench.continual.driver import StreamRunner
 
     given = {"min_steps": 40, "max_steps": 40, "augment": "none", **opts} if recipe else {}
     options = [(None, k, v) for k, v in given.items()]
@@ -201,7 +201,7 @@ def test_stream_mistakes_are_one_line(argv, message, capsys, tmp_path):
 
 
 def test_parse_stream_split_needs_four_classes(plugins):
-    from bench.continual import class_pairs
+    from bench.continual.spec import class_pairs
 
     assert class_pairs(10, "s") == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     assert class_pairs(5, "s") == [[0, 1], [2, 3, 4]]
@@ -213,7 +213,7 @@ def test_parse_stream_split_needs_four_classes(plugins):
 
 
 def _record(strategy, seed, R, baseline, status="ok"):
-    from bench.continual import gem_metrics
+    from bench.continual.spec import gem_metrics
 
     return {"schema": 2, "record_type": "stream", "encoder": "e", "strategy": f"continual:{strategy}",
             "task": "split-x", "budget": "20/class", "seed": seed, "config_id": "default", "status": status,
@@ -224,8 +224,8 @@ def _record(strategy, seed, R, baseline, status="ok"):
 def test_continual_table_from_hand_made_records(tmp_path):
     """ACC/BWT/FWT means and CIs over seeds in the continual table; stream records stay out of the
     task tables (guards against them appearing as a task row)."""
-    from bench import leaderboard
-    from bench.board_stream import heatmap
+    from bench.report import tables as leaderboard
+    from bench.report.stream import heatmap
 
     recs = [_record("finetune", 0, [[0.9, 0.5], [0.5, 0.9]], [0.5, 0.5]),
             _record("finetune", 1, [[0.9, 0.5], [0.7, 0.9]], [0.5, 0.5]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import UserError
-from bench.results import ResultsFile
+from bench.run.records import ResultsFile
 
 KILLS = 20
 GRID = ["--encoders", "toy-cnn", "--strategies", "toy-centroid", "--tasks", "toy-blobs",
@@ -33,7 +33,7 @@ DRIVER = r"""
 import json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)
-import bench.cli, bench.runner, bench.plugins
+import bench.cli, bench.run.runner, bench.plugins
 bench.plugins.load_plugins()
 out, wanted, grid = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 results, rng = os.path.join(out, "results.jsonl"), random.Random(12)
@@ -135,7 +135,7 @@ def test_manifest_writes_are_atomic(tmp_path):
     """A manifest is written to a temp file and renamed: the final path is never half-written."""
     import numpy as np
 
-    from bench.budgets import Manifests, parse_budget
+    from bench.run.budgets import Manifests, parse_budget
     from bench.tasks import ArraySplit, TaskData
 
     split = ArraySplit([f"i{k}" for k in range(12)], np.zeros((12, 2, 2), np.uint8), np.arange(12) % 3)

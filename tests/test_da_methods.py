@@ -1,4 +1,4 @@
-"""The shared domain-adaptation loop (bench.domain) and its methods, piece by piece: the memoised
+"""The shared domain-adaptation loop (bench.domain.loop) and its methods, piece by piece: the memoised
 paired baseline, CDAN's multilinear map and entropy weights, MCC's loss against hand-computed
 values, the step count, and that no DA strategy can read target labels.
 """
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench import domain
-from bench.domain import DOMAIN_DEFAULTS, domain_steps, lambda_ramp, source_model, source_only
+from bench.domain import loop as domain
+from bench.domain.loop import DOMAIN_DEFAULTS, domain_steps, lambda_ramp, source_model, source_only
 from bench.encoders import Encoder
 from bench.errors import UserError
 from bench.strategies import FitContext
@@ -177,7 +177,7 @@ def test_the_critic_can_have_its_own_adam_optimiser():
     """Guards dann's critic_optimizer=adam: the critic's weights move by Adam's scale-free steps even
     when the domain weight makes its loss tiny (the shared SGD critic hardly moved in 80 steps on
     EfficientNet), the loop still trains, and an unknown value is one UserError."""
-    from bench.domain import AdversarialTerm, train_domain
+    from bench.domain.loop import AdversarialTerm, train_domain
 
     labelled, target = _splits()
     moved = {}

@@ -1,6 +1,6 @@
 """Label-free target criteria (IWV, DEV) and ``bench tune --criterion`` (issue 11, model selection).
 
-Before bench.da_select, ``bench tune`` scored domain-adaptation candidates by source validation
+Before bench.domain.select, ``bench tune`` scored domain-adaptation candidates by source validation
 accuracy only: a candidate that is better on the source and worse on the target always won.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bench
-from bench.da_select import density_ratios, dev_risk, effective, iwv_risk, resolve_criterion, score, weight_summary
+from bench.domain.select import density_ratios, dev_risk, effective, iwv_risk, resolve_criterion, score, weight_summary
 from bench.errors import UserError
 from bench.specs import TaskSpec
 from bench.tasks import ArraySplit, TaskData

@@ -3,7 +3,7 @@
 Source: UCI digits (grey). Target: the same digits with a strong colour tint (``colour:5``: the
 weakest channel keeps 20%, a random hue per image). A tiny CNN with BatchNorm is first trained
 on the source pool (our stand-in for a pre-trained encoder); every method then runs on
-:mod:`bench.domain`'s loop and is compared with its paired source-only baseline
+:mod:`bench.domain.loop`'s loop and is compared with its paired source-only baseline
 (``Fitted.baseline``: same backbone, steps, batches and seed, the method's loss switched off).
 Guards against a DA recipe that cannot beat doing nothing where alignment must help (the
 published DANN was 16-33 points below source-only, Tent at chance).
@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.domain import grad_reverse
+from bench.domain.loop import grad_reverse
 from bench.encoders import Encoder, encode
 from bench.specs import TaskRequest
 from bench.strategies import FitContext

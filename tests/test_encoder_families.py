@@ -97,7 +97,8 @@ def test_linear_probe_finetune_and_zero_shot_run_in_a_tiny_grid(tmp_path, tiny_c
     import open_clip
     from safetensors.torch import save_file
 
-    from bench.harness import RunConfig, Runner
+    from bench.run.plan import RunConfig
+    from bench.run.runner import Runner
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)

@@ -8,10 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from bench import board_episodes, leaderboard
 from bench.cli import main
-from bench.episodes import EpisodeSpec, mean_ci, meta_train, parse_episodes, run_episode, sample_episodes, summarise
+from bench.episodes.spec import (
+    EpisodeSpec,
+    mean_ci,
+    meta_train,
+    parse_episodes,
+    run_episode,
+    sample_episodes,
+    summarise,
+)
 from bench.errors import UserError
+from bench.report import episodes as board_episodes
+from bench.report import tables as leaderboard
 from bench.strategies import Fitted
 from bench.tasks import ArraySplit, TaskData
 from bench.views import ProtocolError
@@ -216,8 +225,8 @@ def test_estimator_table_renders_taus_and_refuses_fewer_than_three_encoders(tmp_
     text = leaderboard.render(leaderboard.aggregate(leaderboard.load_records([run])))
     assert "Transferability estimators vs measured accuracy (run)" in text and "+0.67 / +0.80" in text
     # such a folder validates and publishes (guards `bench publish` refusing it for lack of results.jsonl)
-    from bench import validate
     from bench.cli import main
+    from bench.report import validate
 
     assert validate.problems([run]) == []
     assert main(["publish", str(run), "--site", str(tmp_path / "site")]) == 0

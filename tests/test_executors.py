@@ -13,9 +13,9 @@ import pytest
 from bench.cli import build_parser
 from bench.cli.run import run_config_from_args
 from bench.errors import UserError
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 from tests.conftest import run_cli
 
 VOLATILE = {"wall_s", "peak_mem_mb", "timestamp", "versions", "device_info"}

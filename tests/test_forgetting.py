@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import timm  # noqa: E402
 
-from bench import forgetting  # noqa: E402
 from bench.encoders import Encoder  # noqa: E402
+from bench.run import forgetting  # noqa: E402
 from bench.tasks import ArraySplit, TaskData  # noqa: E402
 
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.budgets import Budget, parse_budget, parse_budgets
 from bench.errors import PluginError, UserError
-from bench.results import ResultsFile
+from bench.run.budgets import Budget, parse_budget, parse_budgets
+from bench.run.records import ResultsFile
 from bench.tasks import printable
 
 SCALE = int(os.environ.get("BENCH_FUZZ_SCALE", "1"))

@@ -18,13 +18,13 @@ from torch import nn
 from bench import accel
 from bench.encoders import Encoder, encode
 from bench.errors import UserError
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
 from bench.recipes import RECIPE_DEFAULTS
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
+from bench.run.worker import run_group
 from bench.tasks import ArraySplit
 from bench.training import Classifier, train
-from bench.worker import run_group
 from tests.conftest import run_cli
 from tests.test_runner import executor_plugin
 
@@ -252,7 +252,7 @@ def test_the_cache_checksum_reads_the_array_in_place():
     import hashlib
     import tracemalloc
 
-    from bench.features import checksum
+    from bench.run.features import checksum
 
     feats = np.random.default_rng(0).random((2000, 1000), dtype=np.float32)  # 8 MB
     old = hashlib.sha256(f"{feats.dtype.str}|{feats.shape}|".encode())
@@ -283,7 +283,7 @@ def test_encode_fills_one_array_with_every_batch():
 def test_precision_and_compile_are_part_of_a_cells_identity(tmp_path, with_plugins, monkeypatch):
     """Guards: a bf16 or compiled record resumed an fp32 eager grid (same cell_id) and mixed numbers of
     two precisions; fp32 eager keeps the cell_id it had (published records stay resumable)."""
-    from bench.worker import cell_identities
+    from bench.run.worker import cell_identities
 
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     plugins = load_plugins()

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import bench
-from bench import leaderboard
 from bench.cli import main
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.results import REQUIRED_FIELDS, ResultsFile
-from bench.runner import Runner
+from bench.report import tables as leaderboard
+from bench.run.plan import RunConfig
+from bench.run.records import REQUIRED_FIELDS, ResultsFile
+from bench.run.runner import Runner
 from bench.specs import StrategySpec
 
 
@@ -179,7 +179,7 @@ def test_strategy_options_are_recorded_and_keyed(tmp_path, plugins):
 
 
 def test_feature_cache_is_reused_and_keyed_by_content(tmp_path, plugins):
-    from bench.features import FeatureCache
+    from bench.run.features import FeatureCache
     from bench.specs import EncoderRequest, TaskRequest
 
     task = plugins.tasks.get("toy-blobs").load(TaskRequest(name="toy-blobs"))
@@ -226,7 +226,7 @@ def test_results_file_round_trip_and_latest_wins(tmp_path):
                "status": "ok"})
     assert rf.done_keys() == {("e", "s", "t", "1/class", 0, "default")}
     assert rf.done_ids() == set()  # schema-1 records (no cell_id) never count as done
-    from bench.results import latest
+    from bench.run.records import latest
 
     assert [r["status"] for r in latest(rf.load())] == ["ok"]
 
@@ -285,7 +285,8 @@ def test_plugin_executor_runs_the_cells(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     p = load_plugins(extra=[("reverse", ExecutorPlugin)])
     ReverseExecutor.ran.clear()
-    Runner(toy_config(tmp_path, executor="reverse", budgets="2", seeds=2), p).run()
+    with pytest.warns(DeprecationWarning, match=r"run\(cells, run_cell\)"):
+        Runner(toy_config(tmp_path, executor="reverse", budgets="2", seeds=2), p).run()
     records = read(tmp_path / "run")
     assert [(r["strategy"], r["seed"]) for r in records] == [("linear-probe", 1), ("linear-probe", 0),
                                                              ("toy-centroid", 1), ("toy-centroid", 0)]

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from bench.errors import UserError
-from bench.results import ResultsFile
+from bench.run.records import ResultsFile
 
 RED = b"beta \x1b[31mred"  # an ANSI escape in a class folder's name
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 from tests.reliability import misbehaving_plugin
 
 

@@ -10,10 +10,11 @@ import os
 import bench
 from bench.cli import main
 from bench.errors import UserError
-from bench.evaluate import deterministic_settings, failure_reason
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.cell import failure_reason
+from bench.run.device import deterministic_settings
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 from bench.specs import StrategySpec
 from bench.views import ProtocolError
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from bench import leaderboard
 from bench.cli import main
+from bench.report import tables as leaderboard
 
 RECIPE = {"epochs": 10, "min_steps": 50, "max_steps": 100, "batch_size": 32, "augment": "shift",
           "weight_decay": 0.01, "warmup_frac": 0.1}

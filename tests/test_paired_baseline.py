@@ -11,9 +11,9 @@ import numpy as np
 from test_sealed_context import SnoopPlugin
 
 import bench
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 from bench.specs import StrategySpec
 from bench.strategies import Fitted
 

@@ -7,17 +7,18 @@ import sys
 
 import pytest
 
-from bench.plan import Planner, RunConfig, make_plan
 from bench.plugins import load_plugins
+from bench.run.plan import Planner, RunConfig, make_plan
 
 
 def test_importing_the_planner_imports_no_torch():
-    code = "import bench.plan, sys; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    code = ("import bench.run.plan, sys; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_dry_run_plan_of_toy_tasks_needs_no_torch(with_plugins):
-    code = ("import sys; from bench.plan import RunConfig, make_plan; from bench.plugins import load_plugins; "
+    code = ("import sys; from bench.run.plan import RunConfig, make_plan; from bench.plugins import load_plugins; "
             "plan = make_plan(RunConfig(encoders=['toy-cnn', 'pixels'], strategies=['finetune', 'toy-centroid'], "
             "tasks=['toy-blobs'], budgets='2', seeds=1), load_plugins()); "
             "assert len(plan.cells) == 3 and len(plan.skips) == 1, plan; "
@@ -45,7 +46,8 @@ def test_planner_checks_names_and_seeds(with_plugins, monkeypatch):
 
 def test_old_harness_names_still_import_with_a_warning():
     import bench.harness as harness
-    from bench import evaluate, plan, runner
+    from bench.run import cell as evaluate
+    from bench.run import plan, runner
 
     with pytest.warns(DeprecationWarning):
         assert harness.RunConfig is plan.RunConfig

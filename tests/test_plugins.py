@@ -126,7 +126,7 @@ def test_plugin_api_version_is_exposed_and_documented():
     import re
     from pathlib import Path
 
-    assert bench.PLUGIN_API_VERSION == 2
+    assert bench.PLUGIN_API_VERSION == 3
     doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     assert f"Plugin API {bench.PLUGIN_API_VERSION}" in doc.splitlines()[2]
     changelog = doc[doc.index("## Changelog"):]

@@ -1,4 +1,4 @@
-"""Ranks, ties and label efficiency (bench.ranking) on the hand-computable fixture run.
+"""Ranks, ties and label efficiency (bench.report.ranking) on the hand-computable fixture run.
 
 Before issue 14 the board had no ranks (rows in alphabetical order), no tie marks, no area under
 the learning curve and no "worth N labels": each test below fails on that code.
@@ -11,8 +11,8 @@ import math
 import pytest
 from site_fixture import XSS, records
 
-from bench import ranking
-from bench.board import aggregate
+from bench.report import ranking
+from bench.report.aggregate import aggregate
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bench.loading import TaskLoader
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 
 
 def test_pixels_records_the_native_size_it_ran_at(tmp_path, monkeypatch):
@@ -40,7 +40,7 @@ def test_records_name_the_source_commit_they_ran():
     import subprocess
     from pathlib import Path
 
-    from bench.results import source_commit, versions
+    from bench.run.records import source_commit, versions
 
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():

@@ -9,11 +9,11 @@ import pickle
 import pytest
 
 import bench
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
+from bench.run.worker import CellGroup, run_group, run_group_records
 from bench.specs import ExecutorSpec
-from bench.worker import CellGroup, run_group, run_group_records
 
 VOLATILE = {"wall_s", "peak_mem_mb", "timestamp", "versions", "device_info"}  # device_info: the process's thread count
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import bench
-from bench.plan import RunConfig
 from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
 from bench.specs import StrategySpec, TaskSpec
 from bench.strategies import Fitted
 from bench.tasks import ArraySplit, Split, TaskData
@@ -92,6 +92,8 @@ class SnoopPlugin:
         return [TaskSpec(name="toy-shift", description="toy-blobs with a (fake) target domain", loader=load)]
 
 
+# the strategy below probes ctx.task on purpose
+@pytest.mark.filterwarnings("ignore:ctx.task is deprecated:DeprecationWarning")
 def test_every_route_to_test_or_target_labels_is_refused(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     SEEN.clear()
@@ -134,5 +136,6 @@ def test_old_style_context_and_task_view_still_work():
     assert (ctx.task_name, ctx.num_classes, ctx.extra) == ("t", 2, {"k": 1})
     with pytest.raises(ProtocolError):
         _ = ctx.unlabelled_target.labels
-    assert not hasattr(ctx.unlabelled_target, "labels") and getattr(ctx.task, "test", None) is None
+    with pytest.warns(DeprecationWarning):
+        assert not hasattr(ctx.unlabelled_target, "labels") and getattr(ctx.task, "test", None) is None
     assert ctx.unlabelled_target.ids == ["a", "b"] and len(ctx.unlabelled_target.images([1])) == 1

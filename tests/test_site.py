@@ -11,8 +11,8 @@ import json
 
 from site_fixture import XSS, record, records, write_run
 
-from bench import validate
 from bench.cli import main
+from bench.report import validate
 
 
 def test_publish_writes_pages_plots_and_machine_readable_results(tmp_path, capsys):
@@ -92,7 +92,7 @@ def test_publish_shows_continual_results_on_the_index_not_as_task_rows(tmp_path)
     """Guards against the site aggregating stream records (bench run --stream) as an ordinary task
     row, and against the continual/few-shot/estimator sections missing from the published site or
     repeated on every task page."""
-    from bench.continual import gem_metrics
+    from bench.continual.spec import gem_metrics
 
     R, baseline = [[0.9, 0.5], [0.6, 0.9]], [0.5, 0.5]
     stream = [{"schema": 2, "record_type": "stream", "encoder": "enc", "strategy": "continual:finetune",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from site_fixture import XSS, write_run
 
-from bench.site import publish
+from bench.report.site import publish
 
 
 def _driver():

@@ -24,7 +24,8 @@ def ctx_for(config: dict, train_x=TRAIN, train_y=TRAIN_Y, query_x=QUERY) -> tupl
     train = split_of("train", train_x, train_y)
     query = split_of("query", query_x, np.zeros(len(query_x), dtype=np.int64))
     task = TaskData(name="toy", classes=["a", "b", "c"], train=train, test=query)
-    ctx = FitContext(task=task, labelled=train, unlabelled_target=None, config=config, seed=0, device="cpu",
+    ctx = FitContext(task_name=task.name, classes=list(task.classes), extra=task.extra,
+                     labelled=train, unlabelled_target=None, config=config, seed=0, device="cpu",
                      load_encoder=None,
                      features=lambda split: np.stack([feats[i] for i in split.ids]).astype(np.float32))
     return ctx, query

@@ -51,7 +51,8 @@ def make_ctx(base: Encoder, spec_defaults: dict, n: int = 12, **overrides) -> Fi
     task = TaskData(name="toy", classes=[str(c) for c in range(NUM_CLASSES)], train=train, test=train)
     frozen = copy.deepcopy(base)
     config = {**spec_defaults, **FAST, **overrides}
-    return FitContext(task=task, labelled=train, unlabelled_target=None, config=config, seed=0, device="cpu",
+    return FitContext(task_name=task.name, classes=list(task.classes), extra=task.extra,
+                      labelled=train, unlabelled_target=None, config=config, seed=0, device="cpu",
                       load_encoder=lambda pretrained=True: copy.deepcopy(base),
                       features=lambda split: encode(frozen, split.images, len(split)))
 

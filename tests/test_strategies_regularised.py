@@ -37,7 +37,8 @@ def make_ctx(base: Encoder, defaults: dict, **overrides) -> FitContext:
     train = ArraySplit([f"t/{i}" for i in range(n)], images, labels)
     task = TaskData(name="toy", classes=[str(c) for c in range(NUM_CLASSES)], train=train, test=train)
     frozen = copy.deepcopy(base)
-    return FitContext(task=task, labelled=train, unlabelled_target=None, config={**defaults, **FAST, **overrides},
+    return FitContext(task_name=task.name, classes=list(task.classes), extra=task.extra,
+                      labelled=train, unlabelled_target=None, config={**defaults, **FAST, **overrides},
                       seed=0, device="cpu", load_encoder=lambda pretrained=True: copy.deepcopy(base),
                       features=lambda split: encode(frozen, split.images, len(split)))
 

@@ -77,17 +77,6 @@ def test_implementation_names_stay_importable_from_the_registration_modules_with
         importlib.import_module("bench_plugins.strategies.coral").nothing  # noqa: B018
 
 
-@pytest.mark.parametrize("module, name", [("bitfit", "fit_frozen_backbone"), ("dann", "TargetBatches"),
-                                          ("dann", "feature_classifier"), ("dann", "require_target"),
-                                          ("lp_ft", "init_head_from_probe"), ("zero_shot", "zero_shot_head"),
-                                          ("zero_shot", "TEMPLATES")])
-def test_shared_helpers_moved_to_the_core_keep_a_warning_alias(module, name):
-    mod = importlib.import_module(f"bench_plugins.strategies.{module}")
-    with pytest.warns(DeprecationWarning, match="import it from bench.adaptation"):
-        old = getattr(mod, name)
-    assert old is getattr(bench.adaptation, name)
-
-
 def test_peft_defaults_are_one_recipe_in_the_core():
     from bench.recipes import PEFT_DEFAULTS
     from bench_plugins.strategies import bitfit

@@ -1,4 +1,4 @@
-"""Transferability estimates (bench.transferability) and `bench rank`: each estimator against its
+"""Transferability estimates (bench.transferability.estimators) and `bench rank`: each estimator against its
 formula on hand examples, LogME against a slow reference written from the paper's equations, the
 ordering of encoders whose class separation is planted, and the command."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.cli.rank import _source_logits
-from bench.transferability import (
+from bench.transferability.estimators import (
     correlate,
     hscore,
     knn_loo,

@@ -1,6 +1,6 @@
 """``--tune`` and ``bench tune``: selection without test data (issue 10, "No choice is made on test data").
 
-Before bench.tune existed only linear-probe could be tuned (its own C search); ``--tune`` on any
+Before bench.run.tuning existed only linear-probe could be tuned (its own C search); ``--tune`` on any
 other strategy was silently a no-op, and defaults were chosen by code outside the repository.
 """
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from bench.errors import UserError
+from bench.run.tunables import check_tune_request
+from bench.run.tuning import TOO_SMALL, fit_with_tuning, folds
 from bench.specs import StrategySpec
 from bench.strategies import FitContext, Fitted
 from bench.tasks import ArraySplit
-from bench.tunables import check_tune_request
-from bench.tune import TOO_SMALL, fit_with_tuning, folds
 from bench.views import LabelFreeSplit, LabelledSplit, gated_features
 from tests.conftest import run_cli
 
@@ -211,9 +211,9 @@ def test_bench_tune_runs_on_a_tiny_task_and_writes_its_choice(tmp_path):
 
 def test_tune_reaches_cells_through_the_harness(tmp_path, with_plugins, monkeypatch):
     """--tune is wired into the runner: the record says what was chosen by cross-validation."""
-    from bench.plan import RunConfig
     from bench.plugins import load_plugins
-    from bench.runner import Runner
+    from bench.run.plan import RunConfig
+    from bench.run.runner import Runner
 
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     cfg = RunConfig(encoders=["toy-cnn"], strategies=["linear-probe"], tasks=["toy-blobs"], budgets="5", seeds=1,
@@ -231,9 +231,9 @@ def test_tune_reaches_cells_through_the_harness(tmp_path, with_plugins, monkeypa
 
 def test_tune_for_a_strategy_with_nothing_to_tune_stops_the_run(tmp_path, with_plugins):
     from bench.errors import UserError
-    from bench.plan import RunConfig
     from bench.plugins import load_plugins
-    from bench.runner import Runner
+    from bench.run.plan import RunConfig
+    from bench.run.runner import Runner
 
     cfg = RunConfig(encoders=["toy-cnn"], strategies=["prototype"], tasks=["toy-blobs"], budgets="5", seeds=1,
                     out=tmp_path / "run", device="cpu", progress=False, options=[(None, "tune", True)])

@@ -77,7 +77,8 @@ def splits(labels_from_perm=None) -> tuple[ArraySplit, ArraySplit]:
 def make_ctx(encoder: Encoder, config: dict, classes=None, extra=None, labels_from_perm=None):
     train, test = splits(labels_from_perm)
     task = TaskData(name="toy", classes=list(classes or NAMES), train=train, test=test, extra=dict(extra or {}))
-    return FitContext(task=task, labelled=train, unlabelled_target=None, config=dict(config), seed=0, device="cpu",
+    return FitContext(task_name=task.name, classes=list(task.classes), extra=task.extra,
+                      labelled=train, unlabelled_target=None, config=dict(config), seed=0, device="cpu",
                       load_encoder=lambda pretrained=True: copy.deepcopy(encoder),
                       features=lambda split: encode(encoder, split.images, len(split)))
 
@@ -165,7 +166,8 @@ def test_zero_shot_on_tiny_open_clip_matches_open_clip_similarities(tmp_path):
     imgs = rng.integers(0, 256, size=(12, 32, 32, 3)).astype(np.uint8)
     split = ArraySplit([str(i) for i in range(12)], imgs, np.arange(12) % 4)
     task = TaskData(name="toy", classes=NAMES, train=split, test=split)
-    ctx = FitContext(task=task, labelled=split, unlabelled_target=None, config={"templates": "single"}, seed=0,
+    ctx = FitContext(task_name=task.name, classes=list(task.classes), extra=task.extra,
+                     labelled=split, unlabelled_target=None, config={"templates": "single"}, seed=0,
                      device="cpu", load_encoder=lambda pretrained=True: enc,
                      features=lambda s: encode(enc, s.images, len(s)))
     pred = ZeroShot().fit(ctx).predict(split)

@@ -31,14 +31,14 @@ def add_board_parsers(sub: Any) -> None:
 
 def check_format(fmt: str) -> None:
     """Fail with one line, before any work, when ``fmt`` is not a leaderboard format."""
-    from bench import leaderboard
+    from bench.report import tables as leaderboard
 
     if fmt not in leaderboard.FORMATS:
         raise UserError(f"unknown format {fmt!r}; use one of {', '.join(leaderboard.FORMATS)}")
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench import leaderboard
+    from bench.report import tables as leaderboard
 
     check_format(args.format)
     board = leaderboard.aggregate(leaderboard.load_records(args.dirs))
@@ -47,16 +47,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from bench import leaderboard
+    from bench.report.site import publish
 
-    site = leaderboard.publish(args.dirs, Path(args.site), allow_invalid=args.allow_invalid)
+    site = publish(args.dirs, Path(args.site), allow_invalid=args.allow_invalid)
     print(f"wrote {site / 'index.html'}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 0 when every folder is fit to publish, else 1 with one line per problem."""
-    from bench import validate
+    from bench.report import validate
 
     reference = [r for _, r in validate.read(Path(args.against))] if args.against else None
     found = validate.problems(args.dirs, reference)
@@ -67,7 +67,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from bench.features import FeatureCache
+    from bench.run.features import FeatureCache
 
     cache = FeatureCache()
     if args.action == "clear":

@@ -13,8 +13,8 @@ from bench.contamination import (
     DETECTORS,
     NEAR_THRESHOLD,
     ContaminationReport,
-    Pair,
     build_index,
+    describe_pair,
     load_index,
     task_report,
 )
@@ -57,18 +57,6 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("file")
 
 
-def format_pair(p: Pair) -> str:
-    """One example line: ``test ID  ~  REFERENCE ID  [detector: distance, similarity, matches]``."""
-    bits = []
-    if p.distance is not None and p.detector != "exact":
-        bits.append(f"pHash {p.distance}")
-    if p.similarity is not None:
-        bits.append(f"{'cos' if p.detector == 'embedding' else 'corr'} {p.similarity:.3f}")
-    more = f", {p.matches} matches" if p.matches > 1 else ""
-    detail = f"{p.detector}{': ' if bits else ''}{', '.join(bits)}{more}"
-    return f"  {p.split} {p.item_id}  ~  {p.reference} {p.match_id}  [{detail}]"
-
-
 def _radius_text(t: dict[str, Any]) -> str:
     """The near-duplicate rule as used: the radius per reference split and its expected chance matches."""
     by_ref = t.get("near_hamming_by_reference") or {"train": t["near_hamming"]}
@@ -106,7 +94,7 @@ def format_report(report: ContaminationReport, examples: int = 8) -> str:
         ex = [p for p in report.pairs if p.detector == d][:examples]
         if ex:
             lines.append(f"examples ({d}):")
-            lines += [format_pair(p) for p in ex]
+            lines += [describe_pair(p) for p in ex]
     return "\n".join(lines)
 
 

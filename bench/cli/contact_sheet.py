@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cli.check import format_pair
-from bench.contamination import DETECTORS, ContaminationReport, load_image_file, load_index
+from bench.contamination import DETECTORS, ContaminationReport, describe_pair, load_image_file, load_index
 from bench.extras import require
 from bench.tasks import TaskData
 
@@ -44,7 +43,7 @@ def contact_sheet(report: ContaminationReport, task: TaskData, out: str | Path, 
             else:
                 ax.text(0.5, 0.5, "not available", ha="center", va="center")
             ax.set_title(f"{split}\n{item}", fontsize=6)
-        axes[row, 0].text(1.05, -0.12, format_pair(p).split("[")[-1].rstrip("]"), fontsize=6,
+        axes[row, 0].text(1.05, -0.12, describe_pair(p).split("[")[-1].rstrip("]"), fontsize=6,
                           transform=axes[row, 0].transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(out, dpi=120)

@@ -3,7 +3,7 @@
 Each named flag is also a key of the ``-c run.toml`` file (``jobs = 4``); ``--executor-option
 KEY=VALUE`` (repeatable; ``[executor_option]`` in the file) passes any other setting an executor
 takes. Which options an executor takes is its own business: it refuses the others when the run
-starts (:func:`bench.executors.take_options`).
+starts (:func:`bench.run.executors.take_options`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from bench.cli.options import parse_value
 from bench.errors import UserError
 
 #: option -> (type, help); the flag is ``--`` + the option with ``-`` for ``_``
@@ -37,7 +38,6 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
 
 def executor_options(args: argparse.Namespace, file_cfg: dict[str, Any]) -> dict[str, Any]:
     """The options given by flags (which win) and the config file, checked and typed."""
-    from bench.cli.run import _parse_value
 
     table = file_cfg.get("executor_option", {})
     if not isinstance(table, dict):
@@ -47,7 +47,7 @@ def executor_options(args: argparse.Namespace, file_cfg: dict[str, Any]) -> dict
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--executor-option {item!r}: expected KEY=VALUE, e.g. --executor-option cluster=local")
-        out[key.strip().replace("-", "_")] = _parse_value(value.strip())
+        out[key.strip().replace("-", "_")] = parse_value(value.strip())
     for name, (kind, _) in FLAGS.items():
         value = getattr(args, name, None)
         if value is None:

@@ -21,8 +21,8 @@ def print_grid(header: str, run: Sequence[Any], skips: Sequence[tuple[Any, str]]
 
 def run_stream_command(cfg: Any, plugins: Any, fmt: str) -> int:
     """``bench run --stream``: dry run (the cells), or run and print the continual-learning table."""
-    from bench.board_stream import render_streams
-    from bench.stream_run import StreamRunner
+    from bench.continual.driver import StreamRunner
+    from bench.report.stream import render_streams
 
     runner = StreamRunner(cfg, plugins)
     if cfg.dry_run:
@@ -38,11 +38,11 @@ def run_stream_command(cfg: Any, plugins: Any, fmt: str) -> int:
 
 
 def run_episodes_command(runner: Any, fmt: str) -> int:
-    """Few-shot episodes instead of budgets (bench.episodes): one line for a bad spec before any work."""
-    from bench import leaderboard
-    from bench.board_episodes import episode_rows
-    from bench.episode_runner import cells, check, episodes_file
-    from bench.results import latest
+    """Few-shot episodes instead of budgets (bench.episodes.spec): one line for a bad spec before any work."""
+    from bench.episodes.driver import cells, check, episodes_file
+    from bench.report import tables as leaderboard
+    from bench.report.episodes import episode_rows
+    from bench.run.records import latest
 
     cfg = runner.cfg
     spec = check(cfg, runner.planner, runner.load_task)

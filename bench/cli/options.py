@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def csv_list(value: str) -> list[str]:
@@ -27,3 +28,20 @@ def add_pretraining_index_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretraining-index", action="append", default=[], metavar="FILE",
                         help="hash index of a pretraining corpus (`bench index build`) to check test "
                              "images against (repeatable)")
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set``/``--executor-option`` value: booleans, None, int, float, else the text."""
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text

@@ -3,14 +3,14 @@
     bench rank --tasks mnist5k,digits --encoders efficientnet-lite0,pixels [--budget 10] [--seeds 1]
                [--against RUN_DIR] [--json]
 
-Each estimator of :mod:`bench.transferability` scores the labelled items of the budget manifest
+Each estimator of :mod:`bench.transferability.estimators` scores the labelled items of the budget manifest
 ``bench run`` draws for the same (task, budget, seed) (a manifest depends only on the pool, the
 budget and the seed), with the encoder loaded as a run loads it (weights, resolution). Features
 come from the feature cache: the whole pool's entry when a run made it, else an entry for just the
 budget's items. ``--against RUN_DIR`` correlates each estimator with the accuracy measured in that
 run per (task, strategy, budget): Kendall's tau and the weighted tau over the encoders both have,
 and writes the result to ``RUN_DIR/rank.json``, where ``bench leaderboard RUN_DIR`` shows it as the
-estimator-correlation table (:mod:`bench.board_episodes`).
+estimator-correlation table (:mod:`bench.report.episodes`).
 """
 
 from __future__ import annotations
@@ -67,15 +67,15 @@ def _source_logits(encoder: Any, feats: np.ndarray) -> np.ndarray | None:
 
 def score(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     """One row per (task, encoder): each estimator's mean over the seeds; and the budget label."""
-    from bench.budgets import Manifests
     from bench.cli.run import _parse_weights
-    from bench.features import FeatureCache
     from bench.loading import TaskLoader
-    from bench.plan import Planner, RunConfig
     from bench.plugins import load_plugins
-    from bench.runner import resolve_device
-    from bench.transferability import score_all
-    from bench.worker import load_encoder
+    from bench.run.budgets import Manifests
+    from bench.run.device import resolve_device
+    from bench.run.features import FeatureCache
+    from bench.run.plan import Planner, RunConfig
+    from bench.run.worker import load_encoder
+    from bench.transferability.estimators import score_all
 
     plugins = load_plugins()
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,8 +112,8 @@ def score(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
 
 
 def correlations(rows: list[dict[str, Any]], run_dir: str) -> list[dict[str, Any]]:
-    from bench.results import ResultsFile
-    from bench.transferability import correlate
+    from bench.run.records import ResultsFile
+    from bench.transferability.estimators import correlate
 
     path = Path(run_dir) / "results.jsonl"
     if not path.exists():
@@ -124,7 +124,7 @@ def correlations(rows: list[dict[str, Any]], run_dir: str) -> list[dict[str, Any
 
 def save(result: dict[str, Any], run_dir: str) -> Path:
     """``RUN_DIR/rank.json``: the scores and correlations, read by the leaderboard's estimator table
-    (bench.board_episodes); a later ``bench rank --against`` of the same run replaces it."""
+    (bench.report.episodes); a later ``bench rank --against`` of the same run replaces it."""
     path = Path(run_dir) / "rank.json"
     tmp = path.with_name(f".rank.json.{os.getpid()}.tmp")
     try:

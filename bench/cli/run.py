@@ -11,7 +11,7 @@ from typing import Any
 from bench.cli.board import check_format
 from bench.cli.executor_options import TOML_KEYS, add_executor_options, executor_options
 from bench.cli.modes import print_grid, run_episodes_command, run_stream_command
-from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list
+from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list, parse_value
 from bench.errors import UserError
 
 RUN_EPILOG = """\
@@ -34,28 +34,12 @@ least 64 (fast on CPUs); pass --resolution 224 for the standard ImageNet protoco
 [set] lr = 0.001, [weights] clip = "/path.pt"); options on the command line win.
 """
 
-def _parse_value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _parse_set(item: str) -> tuple[str | None, str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise UserError(f"--set {item!r}: expected KEY=VALUE or STRATEGY.KEY=VALUE")
     target, dot, name = key.strip().rpartition(".")
-    return (target if dot else None), name.replace("-", "_"), _parse_value(value.strip())
+    return (target if dot else None), name.replace("-", "_"), parse_value(value.strip())
 
 
 def _parse_weights(items: list[str]) -> dict[str, str]:
@@ -168,7 +152,7 @@ def check_toml_types(path: str, file_cfg: dict[str, Any]) -> None:
 
 
 def run_config_from_args(args: argparse.Namespace) -> Any:
-    from bench.plan import RunConfig
+    from bench.run.plan import RunConfig
 
     file_cfg = _load_toml(args.config) if args.config else {}
     known = {"encoders", "strategies", "tasks", "budgets", "seeds", "out", "device", "weights", "resolution",
@@ -247,16 +231,16 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import leaderboard
     from bench.plugins import load_plugins
-    from bench.runner import Runner
+    from bench.report import tables as leaderboard
+    from bench.run.runner import Runner
 
     check_format(args.format)
     cfg = run_config_from_args(args)
-    if cfg.stream:  # continual learning on a task stream (bench.stream_run)
+    if cfg.stream:  # continual learning on a task stream (bench.continual.driver)
         return run_stream_command(cfg, load_plugins(), args.format)
     runner = Runner(cfg, load_plugins())
-    if cfg.episodes:  # few-shot episodes (bench.episode_runner)
+    if cfg.episodes:  # few-shot episodes (bench.episodes.driver)
         return run_episodes_command(runner, args.format)
     if cfg.dry_run:
         plan = runner.plan()

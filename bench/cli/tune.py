@@ -13,10 +13,10 @@ seeds (ties: the current default, else the first candidate). The test split and 
 never read (shifted tasks keep their unlabelled target images, which strategies may use anyway).
 
 ``--criterion`` says what "best" means: ``source`` (validation accuracy, the default for unshifted
-tasks) or a label-free estimate of the TARGET accuracy (:mod:`bench.da_select`): ``iwv`` or ``dev``
+tasks) or a label-free estimate of the TARGET accuracy (:mod:`bench.domain.select`): ``iwv`` or ``dev``
 (the default when every task is shifted), the validation items' 0-1 losses re-weighted by density
 ratios of encoder features (validation set against the unlabelled target pool; a task whose ratios
-average below 0.2 is scored by iwv: :func:`bench.da_select.effective`). The report keeps both
+average below 0.2 is scored by iwv: :func:`bench.domain.select.effective`). The report keeps both
 numbers per candidate. The target pool reaches the cells as a split whose labels raise.
 """
 
@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.cli.options import csv_list
-from bench.cli.run import _parse_set, _parse_value
-from bench.da_select import choose_domain_C, density_ratios
+from bench.cli.options import csv_list, parse_value
+from bench.cli.run import _parse_set
+from bench.domain.select import choose_domain_C, density_ratios
 from bench.errors import UserError
-from bench.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
+from bench.run.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
 from bench.tasks import Split
 from bench.views import ProtocolError
 
@@ -89,14 +89,14 @@ def _grid(spec: Any, items: list[str]) -> dict[str, tuple[Any, ...]]:
             raise UserError(f"--option {item!r}: expected KEY=V1,V2,..., e.g. --option lr=1e-4,3e-4,1e-3")
         if key not in spec.defaults or key == "tune":
             raise UserError(f"--option {key!r} is not an option of {spec.name!r}; known: {', '.join(spec.defaults)}")
-        grid[key] = tuple(_parse_value(v.strip()) for v in values.split(","))
+        grid[key] = tuple(parse_value(v.strip()) for v in values.split(","))
     return {k: v for k, v in grid.items() if not items or any(i.split("=")[0].strip() == k for i in items)}
 
 
 def carve(task: Any, published: list[Any], seeds: int, validation: int) -> tuple[Any, dict[str, Any]]:
     """``task`` with ``train`` = the tuning pool and ``test`` = the validation set, both from the
     pool items outside every published manifest; ``target_test`` dropped. And a description."""
-    from bench.budgets import Manifests, ids_digest
+    from bench.run.budgets import Manifests, ids_digest
 
     excluded: set[int] = set()
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,9 +187,9 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
     per-item correctness and (criteria iwv/dev) the density ratios with their domain C. Ratios of
     frozen features are computed once per task into ``frozen``; ``--ratio-features adapted`` uses
     each cell's fitted encoder (frozen when the strategy keeps the encoder as it was)."""
-    from bench.plan import Planner, RunConfig
-    from bench.runner import resolve_device
-    from bench.worker import CellGroup, GroupState, Session
+    from bench.run.device import resolve_device
+    from bench.run.plan import Planner, RunConfig
+    from bench.run.worker import CellGroup, GroupState, Session
 
     with tempfile.TemporaryDirectory() as out:
         cfg = RunConfig(encoders=[args.encoder], strategies=[args.strategy], tasks=[task.name], budgets=args.budgets,
@@ -227,11 +227,11 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
 
 
 def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
-    from bench import da_select
-    from bench.budgets import parse_budgets
+    from bench.domain import select as da_select
     from bench.loading import TaskLoader
     from bench.plugins import load_plugins
-    from bench.tune import candidates, choose
+    from bench.run.budgets import parse_budgets
+    from bench.run.tuning import candidates, choose
 
     plugins = plugins or load_plugins()
     spec = plugins.strategies.get(args.strategy)

@@ -55,6 +55,7 @@ from bench.contamination.report import (
     BudgetCheck,
     ContaminationReport,
     Pair,
+    describe_pair,
 )
 from bench.loading import cache_root
 
@@ -67,7 +68,7 @@ __all__ = [
     "CLEAN_EXCLUDES", "CONFIRM_CORRELATION", "DETECTORS", "EMBEDDING_THRESHOLD", "HASH_VERSION",
     "IMAGE_SUFFIXES", "INDEX_NEAR_THRESHOLD", "LOOKALIKE_CORRELATION", "NEAR_THRESHOLD", "OVERLAP_FLAG_RATE",
     "BudgetCheck", "ContaminationReport", "CorpusIndex", "HashIndex", "Hashes", "Pair",
-    "build_index", "canonical", "check_budget_disjoint", "declared_overlap", "default_cache_dir",
+    "build_index", "canonical", "check_budget_disjoint", "declared_overlap", "default_cache_dir", "describe_pair",
     "exact_digest", "grey_entropy", "hamming", "hash_images", "iter_image_files", "load_image_file",
     "load_index", "low_information", "phash_thumbs", "split_hashes", "task_report", "thumb_correlation",
     "thumbnail",

@@ -168,3 +168,15 @@ class BudgetCheck:
     @property
     def ok(self) -> bool:
         return not self.id_overlap and not self.content_overlap
+
+
+def describe_pair(p: Pair) -> str:
+    """One example line: ``test ID  ~  REFERENCE ID  [detector: distance, similarity, matches]``."""
+    bits = []
+    if p.distance is not None and p.detector != "exact":
+        bits.append(f"pHash {p.distance}")
+    if p.similarity is not None:
+        bits.append(f"{'cos' if p.detector == 'embedding' else 'corr'} {p.similarity:.3f}")
+    more = f", {p.matches} matches" if p.matches > 1 else ""
+    detail = f"{p.detector}{': ' if bits else ''}{', '.join(bits)}{more}"
+    return f"  {p.split} {p.item_id}  ~  {p.reference} {p.match_id}  [{detail}]"

@@ -2,7 +2,7 @@
 
 :class:`Sequential` is sequential fine-tuning and the common machinery (one backbone, a head per
 task or one growing head, the training loop); each method overrides its hooks. EWC, SI and MAS
-share the importance penalties of :mod:`bench.penalties`.
+share the importance penalties of :mod:`bench.continual.penalties`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from bench.continual import StreamInfo
+from bench.continual.penalties import Anchor, Importance, fisher, mean_one, output_sensitivity
+from bench.continual.spec import StreamInfo
 from bench.encoders import count_parameters, encode, preprocess
 from bench.errors import UserError
-from bench.penalties import Anchor, Importance, fisher, mean_one, output_sensitivity
 from bench.strategies import FitContext
 from bench.tasks import Split
 from bench.training import augment, cosine_lambda, num_steps, set_batchnorm_eval, step_done

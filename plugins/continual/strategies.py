@@ -1,4 +1,4 @@
-"""Continual strategies for task streams (``bench run --stream``; contract in :mod:`bench.continual`).
+"""Continual strategies for task streams (``bench run --stream``; contract in :mod:`bench.continual.spec`).
 
 Registered as ``continual:NAME``; with ``--stream``, ``--strategies NAME`` means ``continual:NAME``
 (``finetune`` and ``ewc`` keep their familiar names: on a stream they are the sequential versions).
@@ -27,7 +27,7 @@ one strength scale serves all three; the strengths are set a priori (1.0), not t
 from __future__ import annotations
 
 import bench
-from bench.continual import ContinualSpec
+from bench.continual.spec import ContinualSpec
 from bench.recipes import PEFT_DEFAULTS, RECIPE_DEFAULTS
 
 _IMPL = "bench_plugins.continual._strategies"

@@ -1,7 +1,7 @@
 """``local --jobs N``: cell groups in N spawned worker processes on this machine (N CPU slots or GPUs).
 
 ``--jobs 1`` (the default) runs the groups in this process, one after another
-(:class:`bench.executors.LocalExecutor`). With ``N > 1`` each group (one task x encoder) is one job
+(:class:`bench.run.executors.LocalExecutor`). With ``N > 1`` each group (one task x encoder) is one job
 in a pool of N ``spawn`` processes; a worker loads plugins from entry points, re-reads the task,
 manifests and cached features, and returns its group's records, which are yielded as groups
 finish (the driver alone appends them). Each worker gets ``cpu_count // N`` torch threads unless
@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
-import bench.executors
+import bench.run.executors
 from bench.errors import UserError
-from bench.executors import GroupFailures, take_options
-from bench.worker import CellGroup, run_group_records
+from bench.run.executors import GroupFailures, take_options
+from bench.run.worker import CellGroup, run_group_records
 
 
-class LocalExecutor(bench.executors.LocalExecutor):
+class LocalExecutor(bench.run.executors.LocalExecutor):
     """This process (``--jobs 1``), or a pool of ``--jobs N`` spawned processes."""
 
     def run(self, groups: Iterable[Any],

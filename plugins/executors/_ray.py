@@ -1,6 +1,6 @@
 """The ``ray`` executor: one Ray task per cell group (task x encoder), records streamed back as tasks finish.
 
-A task runs :func:`bench.worker.run_group_records` on the pickled :class:`~bench.worker.CellGroup`,
+A task runs :func:`bench.run.worker.run_group_records` on the pickled :class:`~bench.run.worker.CellGroup`,
 so the group's cells share the loaded encoder and its cached features; the driver waits with
 ``ray.wait`` and yields each finished group's records (it alone appends them). ``--address``
 joins a running cluster (``auto`` or ``HOST:PORT``); without it a local Ray instance is started
@@ -20,8 +20,8 @@ from typing import Any
 import ray
 
 from bench.errors import UserError
-from bench.executors import GroupFailures, take_options
-from bench.worker import CellGroup, run_group_records
+from bench.run.executors import GroupFailures, take_options
+from bench.run.worker import CellGroup, run_group_records
 
 OPTIONS = ("address", "cpus_per_task", "gpus_per_task", "connect_timeout")
 #: seconds a ``HOST:PORT`` given to ``--address`` has to accept a connection

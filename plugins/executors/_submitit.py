@@ -1,7 +1,7 @@
 """The ``submitit`` executor: a Slurm job array with one element per cell group; the driver writes the records.
 
-Each array element runs :func:`bench.worker.run_group_records` on one pickled
-:class:`~bench.worker.CellGroup` (one task x encoder) and returns its records; the driver waits
+Each array element runs :func:`bench.run.worker.run_group_records` on one pickled
+:class:`~bench.run.worker.CellGroup` (one task x encoder) and returns its records; the driver waits
 for the elements as they finish (``submitit.helpers.as_completed``) and yields the records (it
 alone appends them to ``results.jsonl``). Job files and logs go to ``OUT/submitit/`` (or
 ``--executor-option folder=DIR``), which, like ``--out``, must be on a filesystem the nodes share.
@@ -24,8 +24,8 @@ import submitit
 from submitit.helpers import as_completed
 
 from bench.errors import UserError
-from bench.executors import GroupFailures, take_options
-from bench.worker import CellGroup, run_group_records
+from bench.run.executors import GroupFailures, take_options
+from bench.run.worker import CellGroup, run_group_records
 
 OPTIONS = ("slurm_partition", "slurm_time", "cpus_per_task", "gpus_per_task", "cluster", "folder", "mem_gb",
            "max_parallel")

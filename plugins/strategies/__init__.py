@@ -9,25 +9,18 @@ implementation imports torch at the top. Shared pieces come from :mod:`bench.ada
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 
-def lazy_exports(module: str, impl: str, names: Iterable[str],
-                 moved: dict[str, str] | None = None) -> Callable[[str], Any]:
+def lazy_exports(module: str, impl: str, names: Iterable[str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` that keeps ``<module>.<name>`` importable without importing torch
-    at registration: ``names`` come from ``impl`` on first use; ``moved`` (old name -> new home
-    module) are deprecated aliases that warn and then return the object from its new home."""
-    local, homes = frozenset(names), dict(moved or {})
+    at registration: ``names`` come from ``impl`` on first use."""
+    local = frozenset(names)
 
     def __getattr__(name: str) -> Any:
         if name in local:
             return getattr(importlib.import_module(impl), name)
-        if name in homes:
-            warnings.warn(f"{module}.{name} is deprecated; import it from {homes[name]}",
-                          DeprecationWarning, stacklevel=2)
-            return getattr(importlib.import_module(homes[name]), name)
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from bench.adaptation import require_target
-from bench.domain import adapt_batchnorm, source_model
+from bench.domain.loop import adapt_batchnorm, source_model
 from bench.strategies import FitContext, Fitted
 from bench.training import predict_fn
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from bench.adaptation import require_target
-from bench.domain import AdversarialTerm, DomainBatch, fit_domain
+from bench.domain.loop import AdversarialTerm, DomainBatch, fit_domain
 from bench.strategies import FitContext, Fitted
 
 __all__ = ["Cdan", "CdanTerm", "entropy_weights", "multilinear_map"]

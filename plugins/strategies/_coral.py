@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from bench.adaptation import require_target
-from bench.domain import DomainBatch, WeightedTerm, fit_domain
+from bench.domain.loop import DomainBatch, WeightedTerm, fit_domain
 from bench.strategies import FitContext, Fitted
 
 __all__ = ["Coral", "CoralTerm", "coral_loss", "covariance"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.adaptation import require_target
-from bench.domain import AdversarialTerm, GradReverse, domain_critic, fit_domain, grad_reverse, lambda_ramp
+from bench.domain.loop import AdversarialTerm, GradReverse, domain_critic, fit_domain, grad_reverse, lambda_ramp
 from bench.strategies import FitContext, Fitted
 
 __all__ = ["Dann", "GradReverse", "dann_lambda", "domain_classifier", "grad_reverse"]
@@ -12,7 +12,7 @@ domain_classifier = domain_critic  # the former name
 
 
 def dann_lambda(step: int, total: int, gamma: float) -> float:
-    """:func:`bench.domain.lambda_ramp` at ``step / total``."""
+    """:func:`bench.domain.loop.lambda_ramp` at ``step / total``."""
     return lambda_ramp(step / max(1, total), gamma)
 
 

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 
 from bench.adaptation import require_target
-from bench.da_select import density_ratios
-from bench.domain import fit_domain
+from bench.domain.loop import fit_domain
+from bench.domain.select import density_ratios
 from bench.strategies import FitContext, Fitted
 
 
 def importance_weights(source_feats: Any, target_feats: Any, C: float, max_weight: float, seed: int) -> np.ndarray:
-    """Density-ratio weights of the source rows (:func:`bench.da_select.density_ratios`: a
+    """Density-ratio weights of the source rows (:func:`bench.domain.select.density_ratios`: a
     cross-fitted domain classifier's odds, clipped), rescaled to mean 1."""
     w = density_ratios(source_feats, target_feats, C=C, max_weight=max_weight, seed=seed)
     return (w / w.mean()).astype(np.float32)

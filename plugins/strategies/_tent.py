@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bench.adaptation import TargetBatches, require_target
-from bench.domain import adapt_batchnorm, source_model
+from bench.domain.loop import adapt_batchnorm, source_model
 from bench.encoders import count_parameters
 from bench.errors import UserError
 from bench.strategies import FitContext, Fitted

@@ -29,5 +29,4 @@ def bench_register_strategies():
     ]
 
 
-__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._bitfit", ["BitFit", "mark_biases_trainable"],
-                           moved={"fit_frozen_backbone": "bench.adaptation"})
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._bitfit", ["BitFit", "mark_biases_trainable"])

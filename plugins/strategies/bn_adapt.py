@@ -1,6 +1,6 @@
 """``bn-adapt``: AdaBN (Li et al., 2016), the baseline Tent is measured against.
 
-The paired source-only model (:func:`bench.domain.source_only`, BatchNorm trained with batch
+The paired source-only model (:func:`bench.domain.loop.source_only`, BatchNorm trained with batch
 statistics) with every BatchNorm's statistics re-estimated on up to ``adapt_images`` unlabelled
 target images (batches of ``adapt_batch_size``, cumulative average, no gradient). It updates no
 parameter, so it also serves where ``tent`` has nothing to train. It assumes a source model trained
@@ -12,7 +12,7 @@ pre-trained statistics it re-normalises features the head never saw (``mnist5k->
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

@@ -1,5 +1,5 @@
 """``cdan``: conditional domain-adversarial training, CDAN+E (Long et al., 2018), on
-:mod:`bench.domain`'s loop.
+:mod:`bench.domain.loop`'s loop.
 
 As ``dann``, but the critic judges the multilinear map ``f (x) g`` of the bottleneck features ``f``
 and the (detached) softmax predictions ``g``: their outer product, or the randomised map
@@ -11,7 +11,7 @@ so confident predictions count more. ``Fitted.baseline``: the same loop without 
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import CRITIC_DEFAULTS, DOMAIN_DEFAULTS
+from bench.domain.recipe import CRITIC_DEFAULTS, DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

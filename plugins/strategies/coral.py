@@ -1,6 +1,6 @@
 """``coral``: Deep CORAL (Sun & Saenko, 2016).
 
-On :mod:`bench.domain`'s loop: the encoder, bottleneck and head train on the labelled source
+On :mod:`bench.domain.loop`'s loop: the encoder, bottleneck and head train on the labelled source
 budget plus ``coral_weight`` times the CORAL loss between the covariance matrices of the
 bottleneck features of a source batch and of an unlabelled target batch, plus the
 squared difference of their means: ``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / (4 d^2)``
@@ -14,7 +14,7 @@ the loop moved to the bottleneck; it stays until the label-free selection re-run
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

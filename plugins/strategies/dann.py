@@ -1,4 +1,4 @@
-"""``dann``: domain-adversarial training (Ganin & Lempitsky, 2015) on :mod:`bench.domain`'s loop.
+"""``dann``: domain-adversarial training (Ganin & Lempitsky, 2015) on :mod:`bench.domain.loop`'s loop.
 
 The encoder, a bottleneck (Linear -> BatchNorm1d -> ReLU, ``bottleneck_dim`` 256) and a linear
 head train on the labelled source budget while a domain critic (two hidden ReLU layers of
@@ -9,13 +9,13 @@ The critic's gradient reaches the features through a gradient reversal layer sca
 trains at ``domain_lr_mult`` (10) times the backbone's learning rate. ``info["final_domain_accuracy"]``:
 the critic's accuracy over the last tenth of the steps (0.5: domains indistinguishable).
 Steps iterate over the unlabelled target pool (``target_epochs``, clamped to ``min_steps`` ..
-``max_steps``). ``Fitted.baseline``: the same loop without the critic (:func:`bench.domain.source_only`).
+``max_steps``). ``Fitted.baseline``: the same loop without the critic (:func:`bench.domain.loop.source_only`).
 """
 
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import CRITIC_DEFAULTS, DOMAIN_DEFAULTS
+from bench.domain.recipe import CRITIC_DEFAULTS, DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
@@ -44,7 +44,5 @@ def bench_register_strategies():
 
 __getattr__ = lazy_exports(
     __name__, "bench_plugins.strategies._dann",
-    ["Dann", "GradReverse", "dann_lambda", "domain_classifier", "grad_reverse"],
-    moved={name: "bench.adaptation" for name in ("TargetBatches", "FeatureClassifier", "feature_classifier",
-                                                  "require_target")},
+    ["Dann", "GradReverse", "dann_lambda", "domain_classifier", "grad_reverse"]
 )

@@ -7,14 +7,14 @@
    would push every weight towards zero).
 2. ``w = p(target | x) / p(source | x)``, clipped to ``[1 / max_weight, max_weight]`` and
    rescaled to mean 1.
-3. :mod:`bench.domain`'s loop trains on the budget with each item's loss multiplied by its
+3. :mod:`bench.domain.loop`'s loop trains on the budget with each item's loss multiplied by its
    weight; ``Fitted.baseline`` is the same loop unweighted (the shared source-only baseline).
 """
 
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

@@ -36,5 +36,4 @@ def bench_register_strategies():
     ]
 
 
-__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._lp_ft", ["LPFT"],
-                           moved={"init_head_from_probe": "bench.adaptation", "probe_head_weights": "bench.adaptation"})
+__getattr__ = lazy_exports(__name__, "bench_plugins.strategies._lp_ft", ["LPFT"])

@@ -1,4 +1,4 @@
-"""``mcc``: minimum class confusion (Jin et al., 2020) on :mod:`bench.domain`'s loop.
+"""``mcc``: minimum class confusion (Jin et al., 2020) on :mod:`bench.domain.loop`'s loop.
 
 No critic: on each unlabelled target batch, the softmax predictions at ``temperature`` (2.5)
 give a class-correlation matrix weighted by ``1 + exp(-entropy)`` per example, each row
@@ -9,7 +9,7 @@ cross-entropy. ``Fitted.baseline``: the same loop without the term.
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

@@ -1,6 +1,6 @@
 """``tent``: test-time entropy minimisation (Wang et al., 2021) on unlabelled target batches.
 
-1. The source model is the paired source-only baseline (:func:`bench.domain.source_only`):
+1. The source model is the paired source-only baseline (:func:`bench.domain.loop.source_only`):
    backbone, bottleneck and head trained on the labelled budget with BatchNorm in train mode
    (batch statistics), as the paper's source models are. It is also ``Fitted.baseline``.
 2. Adaptation: every parameter is frozen except the affine weight and bias of the normalisation
@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import bench
-from bench.domain_recipe import DOMAIN_DEFAULTS
+from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 

@@ -35,8 +35,5 @@ def bench_register_strategies():
 
 
 __getattr__ = lazy_exports(
-    __name__, "bench_plugins.strategies._zero_shot", ["ZeroShot"],
-    moved={name: "bench.adaptation" for name in (
-        "TEMPLATES", "SINGLE_TEMPLATE", "HEAD_INITS", "prompt_names", "templates_for", "class_embeddings",
-        "zero_shot_head", "wants_zero_shot_head", "init_head_from_text")},
+    __name__, "bench_plugins.strategies._zero_shot", ["ZeroShot"]
 )

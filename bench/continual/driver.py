@@ -1,0 +1,269 @@
+"""Running continual learning on a task stream (``bench run --stream``): one record per stream cell.
+
+A stream cell is (stream, encoder, strategy, budget, seed). The runner builds the stream's tasks
+(:mod:`bench.continual.spec`), draws each task's labelled budget with the shared manifests
+(:class:`bench.run.budgets.Manifests`: content-seeded, the same for every strategy of a (stream,
+budget, seed)), then for each cell::
+
+    strategy.begin(stream, ctx without labels) -> baseline b_j = accuracy of the untrained model on task j
+    for i in 0..T-1: strategy.learn(i, ctx_i) -> R[i][j] = accuracy on task j's test split, every j
+
+and appends one record (``record_type: "stream"``, schema 2) with ``metrics``: ``acc``, ``bwt``,
+``fwt`` (GEM), ``accuracy`` (= ``acc``), ``R`` and ``baseline``. Resume skips cells whose
+``cell_id`` finished, as for other cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench.continual.spec import StreamInfo, StreamPlan, class_pairs, gem_metrics, parse_stream, resolve_continual
+from bench.errors import UserError
+from bench.loading import TaskLoader
+from bench.run.budgets import Manifests, ids_digest
+from bench.run.lock import RunLock
+from bench.run.plan import Cell, Planner, RunConfig, incompatibility, unique
+from bench.run.records import ResultsFile, base_record, digest, identity, jsonable
+from bench.tasks import ArraySplit, Split, TaskData
+
+RECORD_TYPE = "stream"
+
+
+class _Relabelled(Split):
+    """Some positions of a split with new labels (a split task's local class indices)."""
+
+    def __init__(self, parent: Split, positions: np.ndarray, labels: np.ndarray) -> None:
+        self.parent, self.positions = parent, positions
+        self.ids = [parent.ids[int(i)] for i in positions]
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def images(self, positions: Any) -> list[np.ndarray]:
+        return self.parent.images([int(self.positions[i]) for i in positions])
+
+
+def _cut(split: Split, classes: list[int]) -> _Relabelled:
+    labels = np.asarray(split.labels)
+    pos = np.flatnonzero(np.isin(labels, classes))
+    local = np.searchsorted(np.asarray(classes), labels[pos])
+    return _Relabelled(split, pos, local)
+
+
+def stream_tasks(plan: StreamPlan, load: Callable[[str], TaskData]) -> list[TaskData]:
+    """The stream's tasks in order, each with local labels ``0..n-1``."""
+    if not plan.split:
+        return [load(n) for n in plan.base_tasks]
+    base = load(plan.base_tasks[0])
+    out = []
+    for pair in class_pairs(base.num_classes, plan.name):
+        names = [base.classes[c] for c in pair]
+        out.append(dataclasses.replace(base, name=f"{base.name}/{'-'.join(names)}", classes=names,
+                                       train=_cut(base.train, pair), test=_cut(base.test, pair),
+                                       target_train=None, target_test=None, extra=dict(base.extra)))
+    return out
+
+
+class StreamRunner:
+    """Plans and runs the cells of one ``--stream`` run; only this driver writes ``results.jsonl``."""
+
+    def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.plugins = plugins
+        self.stream = parse_stream(str(cfg.stream), cfg.stream_scenario, plugins.tasks)
+        specs = [resolve_continual(plugins.strategies, n) for n in unique(cfg.strategies, "strategy")]
+        self.cfg = dataclasses.replace(cfg, strategies=[s.name for s in specs], tasks=list(self.stream.base_tasks))
+        self.planner = Planner(self.cfg, plugins)
+        self.loader = TaskLoader(plugins, cfg.data_dir, cfg.download)
+        self.tasks = stream_tasks(self.stream, self.loader.load)
+        for t in self.tasks:
+            if len(t.test) == 0:
+                raise UserError(f"--stream {self.stream.name!r}: task {t.name!r} has no test items")
+        self.info = StreamInfo(self.stream.name, self.cfg.stream_scenario,
+                               tuple(_view(t) for t in self.tasks))
+        self.manifests = Manifests(self.cfg.out)
+        self.results = ResultsFile(self.cfg.out / "results.jsonl")
+        # the largest native size decides --resolution auto for the whole stream (one encoder for all tasks)
+        self.sizing = max(self.tasks, key=lambda t: t.native_size or 0)
+
+    def cells(self) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+        run: list[Cell] = []
+        skips: list[tuple[Cell, str]] = []
+        for enc in self.planner.encoder_specs:
+            meta = self.planner.encoder_meta(enc)
+            for cell in self.planner.cells_for(self.stream.name, enc):
+                spec = self.planner.strategy(cell.strategy)
+                reason = incompatibility(spec, meta, enc, None, dict(cell.config))
+                scenarios = spec.metadata.get("scenarios", ("task", "class"))
+                if reason is None and self.cfg.stream_scenario not in scenarios:
+                    reason = f"{spec.name} runs only in the {' or '.join(scenarios)} scenario"
+                (skips.append((cell, reason)) if reason else run.append(cell))
+        return run, skips
+
+    def positions(self, task: TaskData, budget: str, seed: int) -> np.ndarray:
+        b = next(b for b in self.planner.budgets if b.label == budget)
+        pos = self.manifests.positions(task, b, seed)
+        overlap = {task.train.ids[int(i)] for i in pos} & set(task.test.ids)
+        if overlap:
+            raise UserError(f"task {task.name!r}: budget {budget} shares item ids with the test split "
+                            f"(e.g. {sorted(overlap)[0]!r}); the task plugin's splits overlap")
+        return pos
+
+    def identity(self, cell: Cell, encoder: Any) -> Any:
+        from bench.run.worker import task_fingerprint
+
+        manifest = digest([ids_digest([t.train.ids[int(i)] for i in self.positions(t, cell.budget, cell.seed)])
+                           for t in self.tasks])
+        ingredients = {
+            "record_type": RECORD_TYPE, "stream": self.stream.name, "scenario": self.cfg.stream_scenario,
+            "stream.tasks": [t.name for t in self.tasks],
+            "tasks.fingerprint": digest([task_fingerprint(self.loader.load(n)) for n in self.stream.base_tasks]),
+            "strategy": cell.strategy, **{f"option.{k}": v for k, v in cell.config},
+            "encoder": cell.encoder,  # skipped cells load no encoder
+            "encoder.weights": encoder.weights if encoder is not None else None,
+            "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
+            **({f"encoder.{k}": v for k, v in encoder.preprocessing().items()} if encoder is not None else {}),
+        }
+        return identity(ingredients, cell.budget, manifest, cell.seed)
+
+    def record(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
+        rec = base_record(cell, self.loader.load(self.stream.base_tasks[0]), device,
+                          self.planner.encoder_info(cell.encoder, self.sizing), ident)
+        rec["record_type"] = RECORD_TYPE
+        rec["stream"] = {"name": self.stream.name, "scenario": self.cfg.stream_scenario,
+                         "tasks": [t.name for t in self.tasks], "classes": [t.classes for t in self.tasks],
+                         "test": [len(t.test) for t in self.tasks]}
+        return rec
+
+    def run(self) -> list[dict[str, Any]]:
+        from bench.run.device import resolve_device
+        from bench.run.lock import check_writable
+
+        check_writable(self.cfg.out)
+        with RunLock(self.cfg.out):
+            self.results.drop_torn_tail(self.log)
+            device = resolve_device(self.cfg.device)
+            cells, skips = self.cells()
+            for t in self.tasks:  # every manifest now: budget errors before any training
+                for b in self.planner.budgets:
+                    for s in range(self.cfg.seeds):
+                        self.positions(t, b.label, s)
+            done = self.results.done_ids()
+            new: list[dict[str, Any]] = []
+            encoders: dict[str, Any] = {}
+            for cell, reason in skips:
+                ident = self.identity(cell, None)
+                if ident.cell_id in done:
+                    continue
+                rec = self.record(cell, ident, device)
+                rec.update(status="skipped", error=reason)
+                new.append(self._finish(rec))
+            for k, cell in enumerate(cells, 1):
+                if cell.encoder not in encoders:
+                    encoders[cell.encoder] = self._load_encoder(cell.encoder, "cpu", True)
+                ident = self.identity(cell, encoders[cell.encoder])
+                if ident.cell_id in done:
+                    continue
+                self.log(f"[{k}/{len(cells)}] {cell.label()}")
+                new.append(self._finish(self.run_cell(cell, ident, device)))
+            return new
+
+    def _finish(self, rec: dict[str, Any]) -> dict[str, Any]:
+        self.results.append(rec)
+        self.plugins.notify_cell_finished(rec)
+        return rec
+
+    def _load_encoder(self, name: str, device: str, pretrained: bool) -> Any:
+        from bench.run.worker import load_encoder
+
+        return load_encoder(self.planner, name, self.sizing, device, pretrained)
+
+    def run_cell(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
+        """Begin, then learn each task in turn, scoring every task after each; failures are recorded."""
+        from bench.run.cell import PeakMemory, failure_reason
+        from bench.run.device import seed_everything
+
+        rec = self.record(cell, ident, device)
+        start = time.perf_counter()
+        try:
+            with PeakMemory(device) as peak:
+                seed_everything(cell.seed)
+                metrics, infos = self._learn_stream(cell, device)
+            rec.update(status="ok", metrics=metrics, info=jsonable(infos), peak_mem_mb=round(peak.peak_mb, 1))
+            last = infos[-1] if infos else {}
+            rec["trainable_params"] = int(last.get("trainable_params", 0))
+            rec["total_params"] = int(last.get("total_params", 0))
+            rec["trainable_share"] = round(rec["trainable_params"] / max(1, rec["total_params"]), 6)
+            m = metrics
+            self.log(f"  ACC {100 * m['acc']:.1f}  BWT {_pts(m['bwt'])}  FWT {_pts(m['fwt'])}")
+        except (KeyboardInterrupt, UserError):
+            raise
+        except Exception as exc:
+            rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", failure=failure_reason(exc))
+            self.log(f"  failed: {rec['error']}")
+        rec["wall_s"] = round(time.perf_counter() - start, 3)
+        return rec
+
+    def _learn_stream(self, cell: Cell, device: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        from bench.strategies import FitContext
+        from bench.views import LabelFreeSplit, LabelledSplit
+
+        spec = self.planner.strategy(cell.strategy)
+        strategy = spec.load()
+        config = dict(cell.config)
+        meta = self.planner.encoder_meta(cell.encoder)
+        offsets = self.info.offsets if self.cfg.stream_scenario == "class" else (0,) * len(self.tasks)
+        tests = [LabelFreeSplit.of(t.test) for t in self.tasks]
+
+        def context(task: TaskData | None, labelled: Split, i: int) -> FitContext:
+            def progress(message: str) -> None:
+                if self.cfg.progress:
+                    print(f"\r  task {i + 1}/{len(self.tasks)}: {message}   ", end="", file=sys.stderr, flush=True)
+
+            return FitContext(labelled=LabelledSplit.of(labelled), config=dict(config), seed=cell.seed,
+                              device=device, load_encoder=lambda pretrained=True: self._load_encoder(
+                                  cell.encoder, device, pretrained),
+                              encoder_meta=meta, progress=progress, task_name=task.name if task else self.stream.name,
+                              classes=list(task.classes) if task else [], extra=dict(task.extra) if task else {})
+
+        def scores() -> list[float]:
+            out = []
+            for j, t in enumerate(self.tasks):
+                pred = np.asarray(strategy.predict(j, tests[j]))
+                labels = np.asarray(t.test.labels) + offsets[j]
+                if pred.shape != labels.shape:
+                    raise ValueError(f"predict() returned shape {pred.shape}, expected {labels.shape}")
+                out.append(round(float((pred == labels).mean()), 6))
+            return out
+
+        empty = ArraySplit([], np.zeros((0, 1, 1, 1), dtype=np.uint8), [])
+        strategy.begin(self.info, context(None, empty, 0))
+        baseline = scores()
+        R: list[list[float]] = []
+        infos: list[dict[str, Any]] = []
+        for i, task in enumerate(self.tasks):
+            budget = task.train.subset(self.positions(task, cell.budget, cell.seed).tolist())
+            infos.append(dict(strategy.learn(i, context(task, budget, i)) or {}))
+            R.append(scores())
+            if self.cfg.progress:
+                print("\r", end="", file=sys.stderr)
+            self.log(f"  after task {i + 1}/{len(self.tasks)} ({task.name}): "
+                     + " ".join(f"{100 * a:.0f}" for a in R[-1]))
+        gem = gem_metrics(R, baseline)
+        metrics = {**{k: (round(v, 6) if v is not None else None) for k, v in gem.items()},
+                   "accuracy": round(float(gem["acc"] or 0.0), 6), "R": R, "baseline": baseline}
+        return metrics, infos
+
+
+def _view(task: TaskData) -> Any:
+    from bench.views import TaskView
+
+    return TaskView(task.name, task.classes, task.extra)
+
+
+def _pts(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:+.1f}"

@@ -1,0 +1,34 @@
+"""Domain adaptation: one training loop, plug-in loss terms, a torch-free recipe, label-free selection.
+
+- :mod:`~bench.domain.loop`: the shared DA loop and its paired, memoised source-only baseline.
+- :mod:`~bench.domain.terms`: the loss-term contract, gradient reversal, the critic, the
+  adversarial term (DANN; CDAN builds on it).
+- :mod:`~bench.domain.recipe`: the recipe every DA strategy shares (torch-free).
+- :mod:`~bench.domain.select`: label-free target criteria (density ratios, IWV, DEV) for
+  ``bench tune`` and the ``importance`` strategy (torch-free).
+
+``bench.domain.fit_domain`` and the other names below stay importable from this package, the
+path docs/plugins.md documents; they load on first use, so importing the package costs no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "DomainModel": "loop", "train_domain": "loop", "domain_steps": "loop", "source_model": "loop",
+    "source_only": "loop", "adapt_batchnorm": "loop", "fit_domain": "loop", "batchnorm_layers": "loop",
+    "DomainBatch": "terms", "DomainTerm": "terms", "WeightedTerm": "terms", "AdversarialTerm": "terms",
+    "grad_reverse": "terms", "lambda_ramp": "terms", "domain_critic": "terms",
+    "DOMAIN_DEFAULTS": "recipe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'bench.domain' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bench.domain.{_PUBLIC[name]}"), name)
+
+
+__all__ = sorted(_PUBLIC)

@@ -1,0 +1,183 @@
+"""Running ``bench run --episodes``: one record per (task, encoder, strategy, spec, seed) in ``DIR/episodes.jsonl``.
+
+The driver (:func:`run_episodes`, called by :class:`bench.run.runner.Runner` when the run config has
+``episodes``) loads each task and encoder once, encodes the test split once through the feature
+cache (episodes index into it), draws the seed's episodes (:func:`bench.episodes.spec.sample_episodes`,
+the same for every strategy and encoder) and runs every strategy on all of them. Each record is
+appended at once; a record's ``cell_id`` covers the strategy's options, the encoder's weights, the
+task's content, the episode spec and the seed, so running the command again resumes. Records live
+in ``episodes.jsonl``, not ``results.jsonl``: their ``budget`` is an episode spec, not a label
+budget, and the budget tables, ranks and learning curves never mix them in.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.episodes.spec import EpisodeSpec, meta_train, parse_episodes, run_episode, sample_episodes, summarise
+from bench.run.cell import PeakMemory, failure_reason
+from bench.run.device import deterministic_settings, resolve_device, seed_everything
+from bench.run.plan import Cell, Planner, RunConfig, config_id, incompatibility
+from bench.run.records import ResultsFile, base_record, jsonable
+from bench.tasks import TaskData
+
+FILE = "episodes.jsonl"
+
+
+def episodes_file(out: Path | str) -> ResultsFile:
+    return ResultsFile(Path(out) / FILE)
+
+
+def cells(planner: Planner, spec: EpisodeSpec, task: TaskData) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+    """The episode cells of one task (budget = the spec's label), and those skipped with why."""
+    run: list[Cell] = []
+    skips: list[tuple[Cell, str]] = []
+    for enc in planner.encoder_specs:
+        meta = planner.encoder_meta(enc)
+        for s in planner.strategy_specs:
+            conf = planner.configs[s.name]
+            for seed in range(planner.cfg.seeds):
+                cell = Cell(enc, s.name, task.name, spec.label, seed, config_id(s, conf), tuple(sorted(conf.items())))
+                reason = incompatibility(s, meta, enc, task, conf)
+                (skips.append((cell, reason)) if reason else run.append(cell))
+    return run, skips
+
+
+def check(cfg: RunConfig, planner: Planner, load_task: Callable[[str], TaskData]) -> EpisodeSpec:
+    """The spec, after checking that every task can give its episodes (one line otherwise)."""
+    from bench.errors import UserError
+
+    spec = parse_episodes(cfg.episodes)
+    if any(key == "tune" and value for _, key, value in cfg.options):
+        raise UserError("--tune does not apply to --episodes (there is no validation split inside a support "
+                        "set of K items per class); drop --tune")
+    for name in planner.task_specs:
+        task = load_task(name)
+        sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(spec.n_way, spec.k_shot, spec.q_query, 1), 0,
+                        what=f"the test split of {name!r}")
+    return spec
+
+
+def run_episodes(runner: Any) -> list[dict[str, Any]]:
+    """Every pending episode cell of ``runner``'s config; returns the records written now."""
+    from bench.run.worker import FeatureStore, cell_identities, load_encoder
+
+    cfg, planner, log = runner.cfg, runner.planner, runner.log
+    spec = check(cfg, planner, runner.load_task)
+    out = episodes_file(cfg.out)
+    out.drop_torn_tail(log)
+    done = out.done_ids()
+    device = resolve_device(cfg.device)
+    written: list[dict[str, Any]] = []
+
+    def finish(rec: dict[str, Any]) -> None:
+        out.append(rec)
+        runner.plugins.notify_cell_finished(rec)
+        written.append(rec)
+        log(progress_line(rec))
+
+    for task_name in planner.task_specs:
+        task = runner.load_task(task_name)
+        run, skips = cells(planner, spec, task)
+        for cell, reason in skips:
+            ident = cell_identities(planner, task, cell.encoder, [cell], None)[cell.key()]
+            if ident.cell_id not in done:
+                rec = base_record(cell, task, device, planner.encoder_info(cell.encoder, task), ident)
+                finish({**rec, "status": "skipped", "error": reason, "mode": "episodes"})
+        for enc in planner.encoder_specs:
+            group = [c for c in run if c.encoder == enc]
+            if not group:
+                continue
+            meta = planner.encoder_meta(enc)
+            deterministic_settings(device)
+            encoder = load_encoder(planner, enc, task, device, meta.trainable)
+            ids = cell_identities(planner, task, enc, group, None, encoder, None)
+            pending = [c for c in group if ids[c.key()].cell_id not in done]
+            if len(pending) < len(group):
+                log(f"resuming: {len(group) - len(pending)} episode cells of {task_name} | {enc} already finished")
+            if not pending:
+                continue
+            store = FeatureStore(encoder, device, _encoding_log(log, f"{task_name} | {enc}"))
+            info = planner.encoder_info(enc, task)
+            info["resolution"] = int(encoder.input_size)
+            total = sum(p.numel() for p in encoder.module.parameters())
+            strategies = {n: planner.strategy(n).load() for n in {c.strategy for c in pending}}
+            for cell in pending:
+                rec = base_record(cell, task, device, info, ids[cell.key()])
+                kind = planner.strategy(cell.strategy).kind
+                finish(run_cell(cell, spec, task, strategies[cell.strategy], kind,
+                                encoder_loader(planner, encoder, cell, task, device), total, meta, store, device,
+                                rec, log))
+    return written
+
+
+def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind: str,
+             load_encoder: Callable[..., Any], encoder_total: int, meta: Any, store: Any, device: str,
+             rec: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    """All episodes of one cell; the record ``ok`` with the summary, or ``failed`` with the reason."""
+    context = {"config": dict(cell.config), "seed": cell.seed, "device": device, "load_encoder": load_encoder,
+               "encoder_meta": meta, "progress": lambda m: None}
+    episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed)
+    rec.update(mode="episodes", n_labelled=spec.n_way * spec.k_shot,
+               episodes={"n_way": spec.n_way, "k_shot": spec.k_shot, "q_query": spec.q_query,
+                         "episodes": spec.episodes, "episodes_sha256": episodes.digest})
+    start, accuracies, fitted = time.perf_counter(), [], None
+    try:
+        with PeakMemory(device) as mem:
+            seed_everything(cell.seed)
+            state = meta_train(strategy, task, store, context)
+            for i in range(len(episodes)):
+                seed_everything(cell.seed)
+                acc, fitted = run_episode(strategy, task, episodes, i, store, context, state)
+                accuracies.append(acc)
+                if (i + 1) % 100 == 0:
+                    log(f"{cell.label()}: {i + 1}/{len(episodes)} episodes, mean {np.mean(accuracies):.3f}")
+    except Exception as exc:
+        rec.update(status="failed", reason=failure_reason(exc), error=f"{type(exc).__name__}: {exc}",
+                   wall_s=round(time.perf_counter() - start, 3), episodes_done=len(accuracies))
+        return rec
+    summary = summarise(accuracies)
+    rec["episodes"].update(summary)
+    trainable, total = (int(fitted.trainable_params), int(fitted.total_params)) if fitted else (0, 0)
+    if kind == "features":
+        total += encoder_total
+    rec.update(status="ok", metrics={"accuracy": summary["mean"], "accuracy_ci95": summary["ci95"]},
+               trainable_params=trainable, total_params=total, trainable_share=round(trainable / total, 6) if total
+               else 0.0, wall_s=round(time.perf_counter() - start, 3), peak_mem_mb=mem.peak_mb,
+               info=jsonable(fitted.info if fitted else {}))
+    return rec
+
+
+def encoder_loader(planner: Planner, encoder: Any, cell: Cell, task: TaskData, device: str) -> Callable[..., Any]:
+    """``ctx.load_encoder``: a fresh copy of the pre-trained encoder, or the architecture randomly
+    initialised (seeded by the cell's seed), as in a budget cell."""
+    def load(pretrained: bool = True) -> Any:
+        if pretrained:
+            return copy.deepcopy(encoder)
+        import torch
+
+        from bench.run.worker import load_encoder
+
+        torch.manual_seed(cell.seed)
+        return load_encoder(planner, cell.encoder, task, device, False)
+
+    return load
+
+
+def _encoding_log(log: Callable[[str], None], where: str) -> Callable[[int], None]:
+    return lambda n: log(f"{where}: encoding {n} images")
+
+
+def progress_line(rec: dict[str, Any]) -> str:
+    e = rec.get("episodes") or {}
+    if rec.get("status") != "ok":
+        return f"{rec['task']} | {rec['encoder']} | {rec['strategy']}: {rec['status']} {rec.get('error') or ''}"
+    return (f"{rec['task']} | {rec['encoder']} | {rec['strategy']} | {rec['budget']}: "
+            f"{100 * e['mean']:.2f} ± {100 * e['ci95']:.2f} ({rec['wall_s']:.0f} s)")
+

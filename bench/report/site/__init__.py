@@ -1,0 +1,92 @@
+"""The published leaderboard site: ``bench publish RUN... --site DIR``.
+
+Writes ``index.html`` (the classic learning-curve chart first, the overall ranking, a sortable
+and filterable table of every score, label efficiency, the other plots), one page per task
+(ranks per budget with ties, efficiency, every leaderboard table, each row in detail with its
+configuration and provenance), the plots, ``results.json`` (board, ranks, efficiency, validation)
+and ``results.jsonl`` (every record, each with the run folder it came from). Pages load nothing
+from the network, so the folder works from a ``file://`` URL and from any static host. HTML comes
+from Jinja2 templates with autoescaping on: every string from a plugin or a results file is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.errors import UserError
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _env() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
+    """Validate the run folders, merge them and write the site into ``site``."""
+    from bench.report import episodes as board_episodes
+    from bench.report import plots, ranking, validate
+    from bench.report import tables as leaderboard
+    from bench.report.site import pages
+    from bench.report.stream import stream_tables
+
+    dirs = list(dirs)
+    found = validate.problems(dirs)
+    if found and not allow_invalid:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(f"{found[0]}{more}; see `bench validate {' '.join(map(str, dirs))}`, or publish anyway with "
+                        "--allow-invalid (the problems are then listed on the page)")
+    records = leaderboard.load_records(dirs)
+    site = Path(site)
+    try:
+        site.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
+    board = leaderboard.aggregate(records)  # streams, few-shot episodes and estimator sections apart
+    summary = ranking.summarise(board)
+    with (site / "results.jsonl").open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, sort_keys=True) + "\n")
+    (site / "results.json").write_text(json.dumps(
+        {"version": __version__, "board": board, "ranking": summary, "validation": found},
+        indent=1, sort_keys=True, default=str), encoding="utf-8")
+    drawn = plots.write_all(board, site)
+    env = _env()
+    common = {
+        "css": (TEMPLATES / "site.css").read_text(encoding="utf-8"),
+        "js": (TEMPLATES / "site.js").read_text(encoding="utf-8"),
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": __version__,
+        "n_records": len(records),
+        "sources": sorted({(r.get("provenance") or {}).get("source", "?") for r in records}),
+        "test": ranking.TEST_NAME, "alpha": ranking.ALPHA,
+    }
+    lines = pages.scores(board, summary)
+    notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
+             *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
+    index = env.get_template("index.html").render(
+        **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
+        filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
+        sections=stream_tables(board) + board_episodes.tables(board),
+        task_links=[{"name": n, "page": pages.task_page(n)} for n in board["tasks"]])
+    (site / "index.html").write_text(index, encoding="utf-8")
+    for name, task in board["tasks"].items():
+        one = {**board, "tasks": {name: task}, "failed": [f for f in board["failed"] if f["task"] == name],
+               "streams": [], "episodes": [], "estimator_correlations": []}  # those are on the index page
+        recs = [r for r in records if r.get("task") == name]
+        info: dict[str, Any] = next((r["task_info"] for r in recs if r.get("task_info")), {})
+        description = "; ".join(f"{k}: {v}" for k, v in sorted(info.items()) if v not in (None, "", []))
+        html = env.get_template("task.html").render(
+            **common, task=name, description=description, metric=summary["tasks"][name]["metric"],
+            plots=drawn, ranks=pages.ranks(task, summary["tasks"][name]),
+            efficiency=pages.efficiency_tables(board, summary, only=name), tables=leaderboard.tables(one),
+            details=pages.details(name, task, records))
+        (site / pages.task_page(name)).write_text(html, encoding="utf-8")
+    return site

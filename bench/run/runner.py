@@ -1,0 +1,251 @@
+"""Running a plan: the :class:`Runner` drives a run and hands (task, encoder) cell groups to the executor.
+
+``Runner.run()`` does, in order::
+
+    plan (bench.run.plan) -> for each task: load it, write every budget manifest, check budget/test
+      disjointness (errors before any training) -> skipped cells recorded -> finished cells
+      dropped (resume: same ``cell_id``, see bench.run.records) -> one CellGroup per (task, encoder)
+      -> executor.run(groups) -> each record appended to results.jsonl at once and passed to the
+      observers
+
+Workers run groups with :func:`bench.run.worker.run_group`; only this driver writes ``results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import _compat
+from bench.errors import UserError
+from bench.loading import TaskLoader, cache_root
+from bench.run.budgets import Budget, Manifests
+from bench.run.device import resolve_device
+from bench.run.lock import RunLock, check_writable
+from bench.run.plan import Cell, Plan, Planner, RunConfig
+from bench.run.records import ResultsFile, base_record
+from bench.run.worker import (
+    CellGroup,
+    GroupState,
+    Session,
+    cell_identities,
+    close_session,
+    load_encoder,
+    register_session,
+    run_group,
+)
+from bench.tasks import TaskData
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.plugins = plugins
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.planner = Planner(cfg, plugins)
+        self.budgets = self.planner.budgets
+        self.encoder_specs = self.planner.encoder_specs
+        self.strategy_specs = self.planner.strategy_specs
+        self.task_specs = self.planner.task_specs
+        self.configs = self.planner.configs
+        self.executor = plugins.executors.get(cfg.executor)
+        self.out = Path(cfg.out)
+        self.results = ResultsFile(self.out / "results.jsonl")
+        self.manifests = Manifests(self.out)
+        self.tasks = TaskLoader(plugins, cfg.data_dir, cfg.download)
+        self._content_copies: dict[tuple[str, str, int], int] = {}
+        self.device = "cpu"
+
+    # planning ------------------------------------------------------------------------------------
+
+    def load_task(self, name: str) -> TaskData:
+        return self.tasks.load(name)
+
+    def encoder_meta(self, name: str) -> Any:
+        return self.planner.encoder_meta(name)
+
+    def cells_for(self, task: str, encoder: str) -> list[Cell]:
+        return self.planner.cells_for(task, encoder)
+
+    def resolution_for(self, meta: Any, task: TaskData) -> int | None:
+        return self.planner.resolution_for(meta, task)
+
+    def reference_task(self, task_name: str) -> TaskData | None:
+        """The task forgetting is measured on, or None."""
+        name = self.planner.reference_task_name(task_name)
+        return self.load_task(name) if name else None
+
+    def plan(self) -> Plan:
+        """Load tasks, write manifests (budget errors surface here), expand and filter the grid."""
+        return self.planner.plan(self.load_task, self._write_manifest)
+
+    def _write_manifest(self, task: TaskData, budget: Budget, seed: int) -> None:
+        pos = self.manifests.positions(task, budget, seed)
+        if self.cfg.contamination:
+            self._check_disjoint(task, budget, seed, pos)
+
+    def _check_disjoint(self, task: TaskData, budget: Budget, seed: int, positions: np.ndarray) -> None:
+        """A manifest must share no item id with test; content copies of test items are recorded."""
+        from bench import contamination
+
+        check = contamination.check_budget_disjoint(task, positions, cache_root())
+        if check.id_overlap:
+            raise UserError(f"task {task.name!r}: budget {budget.label} seed {seed} shares item ids with the test "
+                            f"split (e.g. {sorted(check.id_overlap)[0]!r}); the task plugin's splits overlap")
+        self._content_copies[(task.name, budget.label, seed)] = len(check.content_overlap)
+
+    # running -------------------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        """Run the pending cells, holding ``--out`` (:class:`bench.run.lock.RunLock`: a second run on
+        the same folder refuses at once, naming this one)."""
+        check_writable(self.out)
+        with RunLock(self.out):
+            self.results.drop_torn_tail(self.log)  # an append killed half-way: that cell runs again
+            return self._run()
+
+    def _run(self) -> list[dict[str, Any]]:
+        if self.cfg.episodes:  # few-shot episodes instead of budgets: DIR/episodes.jsonl (bench.episodes.driver)
+            from bench.episodes.driver import run_episodes
+
+            return run_episodes(self)
+        done = self.results.done_ids()  # also validates an existing results file
+        if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
+            failed = self.results.failed_ids()
+            self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
+            done = _AllBut(failed)
+        # ray, submitit: their workers check --device cuda (bench.run.worker.worker_device); a login node has no GPU
+        remote = self.cfg.executor != "local" and self.cfg.device.startswith("cuda")
+        self.device = self.cfg.device if remote else resolve_device(self.cfg.device)
+        plan = self.plan()
+        new_records: list[dict[str, Any]] = []
+        for cell, reason in ([] if self.cfg.retry_failed else plan.skips):
+            task = self.load_task(cell.task)
+            ident = cell_identities(self.planner, task, cell.encoder, [cell], None)[cell.key()]
+            if ident.cell_id not in done:
+                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task), ident)
+                rec.update(status="skipped", error=reason)
+                self._finish(rec)
+                new_records.append(rec)
+        pending = self.pending(plan.cells, done)
+        n_done = len(plan.cells) - len(pending)
+        if n_done:
+            self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
+        bar = _progress(len(pending), self.cfg.progress)
+        session, events = str(uuid.uuid4()), _bar_events(bar)
+        register_session(session, Session(self.plugins, self.planner, self.load_task, events))
+        try:
+            for rec in self._dispatch(self.groups(pending, session), events):
+                self._finish(rec)
+                bar.update(1)
+                new_records.append(rec)
+        finally:
+            close_session(session)
+            bar.close()
+        return new_records
+
+    def pending(self, cells: list[Cell], done: set[str]) -> list[Cell]:
+        """The cells whose ``cell_id`` has no finished record, in the grid's order.
+
+        A cell's identity includes its encoder's weight fingerprint, so each (task, encoder) pair
+        with candidates loads its encoder here once (and the worker that runs the group loads it
+        again): cheap for the built-ins (a second or two for EfficientNet-Lite0, nothing for
+        pixels), and skipped entirely on a fresh run, where nothing can be done yet.
+        """
+        if not done and not isinstance(done, _AllBut):
+            return list(cells)
+        keep: set[tuple[Any, ...]] = set()
+        for task_name in self.task_specs:
+            task = self.load_task(task_name)
+            reference = self.reference_task(task_name)
+            for enc in self.encoder_specs:
+                group = [c for c in cells if c.task == task_name and c.encoder == enc]
+                if not group:
+                    continue
+                encoder = load_encoder(self.planner, enc, task, "cpu", self.encoder_meta(enc).trainable)  # fingerprint
+                ids = cell_identities(self.planner, task, enc, group, self.manifests, encoder, reference)
+                del encoder
+                keep |= {key for key, ident in ids.items() if ident.cell_id not in done}
+        return [c for c in cells if c.key() in keep]
+
+    def groups(self, pending: list[Cell], session: str = "") -> Iterator[CellGroup]:
+        """One group per (task, encoder) with cells to run, in the grid's order."""
+        for task_name in self.task_specs:
+            for enc in self.encoder_specs:
+                cells = tuple(c for c in pending if c.task == task_name and c.encoder == enc)
+                if cells:
+                    copies = tuple(((b, s), n) for (t, b, s), n in self._content_copies.items() if t == task_name)
+                    yield CellGroup(task_name, enc, cells, self.cfg, self.device, copies, session)
+
+    def _dispatch(self, groups: Iterator[CellGroup], events: Callable[[str, str], None]) -> Iterator[dict[str, Any]]:
+        executor = self.executor.load()
+        if not _takes_cells(executor):
+            yield from executor.run(groups)
+            return
+        _compat.warn("run(cells, run_cell)", f"executor {self.cfg.executor!r}")
+        for group in groups:  # the old protocol: one call per group, cells run in this process
+            state = GroupState(group, Session(self.plugins, self.planner, self.load_task, events))
+            yield from executor.run(list(group.cells), state.run)
+
+    def _finish(self, rec: dict[str, Any]) -> None:
+        self.results.append(rec)
+        self.plugins.notify_cell_finished(rec)
+
+
+def run(cfg: RunConfig, plugins: Any) -> list[dict[str, Any]]:
+    if cfg.stream:  # continual learning on a task stream (bench.continual.driver)
+        from bench.continual.driver import StreamRunner
+
+        return StreamRunner(cfg, plugins).run()
+    return Runner(cfg, plugins).run()
+
+
+def _takes_cells(executor: Any) -> bool:
+    """True for an executor written against the old ``run(cells, run_cell)`` protocol."""
+    try:
+        params = list(inspect.signature(executor.run).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) >= 2
+
+
+class _AllBut(set[str]):
+    """Every ``cell_id`` except the given ones counts as done (``--retry-failed``)."""
+
+    def __contains__(self, item: object) -> bool:
+        return not super().__contains__(item)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_description(self, s: str) -> None: ...
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="cell", dynamic_ncols=True, file=sys.stderr)
+
+
+def _bar_events(bar: Any) -> Callable[[str, str], None]:
+    def events(kind: str, text: str) -> None:
+        if kind == "status":
+            bar.set_description(text)
+        else:
+            bar.set_postfix_str(text, refresh=False)
+
+    return events
+
+
+__all__ = ["CellGroup", "Runner", "run", "run_group"]
