@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, Literal, get_args
 
 from bench import _compat
 
@@ -170,6 +170,14 @@ class EncoderSpec(_Spec):
         return merged
 
 
+#: What a strategy's cells do: read cached frozen features, train (load and adapt the encoder),
+#: or learn a stream of tasks (:class:`bench.continual.ContinualSpec`).
+StrategyKind = Literal["features", "train", "continual"]
+#: What a strategy's cell needs; the planner skips a cell that lacks one and records why.
+Requirement = Literal["pretrained", "trainable", "vit", "text_tower", "unlabelled_target"]
+REQUIREMENTS: tuple[str, ...] = get_args(Requirement)
+
+
 @dataclass(frozen=True)
 class StrategySpec(_Spec):
     """An adaptation strategy.
@@ -186,8 +194,10 @@ class StrategySpec(_Spec):
     - ``"unlabelled_target"``: the task must be shifted (have ``target_train``)
     """
 
-    kind: str = "train"
-    requires: tuple[str, ...] = ()
+    kind: StrategyKind = "train"
+    requires: tuple[Requirement, ...] = ()
+    #: The kinds this spec class accepts (a subclass such as ContinualSpec names its own).
+    KINDS: ClassVar[tuple[str, ...]] = ("features", "train")
     #: Default options (lr, steps, ...). Recorded in every record; ``--set KEY=VALUE`` overrides.
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: Options ``--tune`` chooses, each with its candidate values, e.g. ``{"lr": (1e-4, 3e-4, 1e-3)}``:
@@ -197,9 +207,14 @@ class StrategySpec(_Spec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.kind not in ("features", "train"):
-            raise ValueError(f"strategy {self.name!r}: kind must be 'features' or 'train', not {self.kind!r}")
+        if self.kind not in self.KINDS:
+            raise ValueError(f"strategy {self.name!r}: kind must be {' or '.join(map(repr, self.KINDS))}, "
+                             f"not {self.kind!r}")
         object.__setattr__(self, "requires", tuple(self.requires))
+        unknown = [r for r in self.requires if r not in REQUIREMENTS]
+        if unknown:
+            raise ValueError(f"strategy {self.name!r}: unknown requirement {unknown[0]!r}; "
+                             f"known: {', '.join(REQUIREMENTS)}")
         tunable = {str(k): tuple(v) for k, v in dict(self.tunable).items()}
         for key, values in tunable.items():
             if key not in self.defaults or key == "tune":

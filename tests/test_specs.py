@@ -65,3 +65,18 @@ def test_builtin_specs_use_the_typed_fields():
     assert plugins.tasks.get("mnist5k").native_size == 28
     assert plugins.encoders.get("pixels").metadata.trainable is False
     assert plugins.encoders.get("clip").metadata.open_variants is True
+
+
+def test_strategy_kinds_and_requirements_are_closed_sets():
+    from bench.continual import ContinualSpec
+    from bench.specs import REQUIREMENTS, StrategySpec
+
+    assert REQUIREMENTS == ("pretrained", "trainable", "vit", "text_tower", "unlabelled_target")
+    with pytest.raises(ValueError, match="unknown requirement 'pretraned'; known: pretrained, trainable"):
+        StrategySpec(name="s", description="d", loader="m:f", requires=("pretraned",))
+    with pytest.raises(ValueError, match="kind must be 'features' or 'train', not 'continual'"):
+        StrategySpec(name="s", description="d", loader="m:f", kind="continual")
+    spec = ContinualSpec(name="continual:x", description="d", loader="m:f", requires=("trainable",))
+    assert spec.kind == "continual" and spec.requires == ("trainable",)
+    with pytest.raises(ValueError, match="kind must be 'continual', not 'train'"):
+        ContinualSpec(name="continual:y", description="d", loader="m:f", kind="train")

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from bench.errors import UserError
-from bench.specs import StrategySpec
+from bench.specs import StrategyKind, StrategySpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,12 +42,8 @@ class ContinualSpec(StrategySpec):
     """A continual strategy: ``loader()`` returns a :class:`ContinualStrategy`. ``kind`` is always
     ``"continual"``; ``requires`` and ``defaults`` mean what they mean for other strategies."""
 
-    kind: str = "continual"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", "train")  # StrategySpec's own checks, then our kind
-        super().__post_init__()
-        object.__setattr__(self, "kind", "continual")
+    kind: StrategyKind = "continual"
+    KINDS: ClassVar[tuple[str, ...]] = ("continual",)
 
 
 @dataclass(frozen=True)
