@@ -16,7 +16,8 @@ from bench.cli import main
 from bench.errors import UserError
 from bench.plugins import load_plugins
 from bench.specs import TaskRequest
-from bench_plugins.tasks import fashion_mnist, fashion_mnist_data
+from bench_plugins.tasks import _fashion_mnist as fashion_mnist_data
+from bench_plugins.tasks import fashion_mnist
 
 REAL = Path(fashion_mnist.DEBIAN_DIR)
 

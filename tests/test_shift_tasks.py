@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.specs import TaskRequest
 from bench_plugins.tasks import digits
-from bench_plugins.tasks.digits_data import load_shift
+from bench_plugins.tasks.digits._digits import load_shift
 
 
 def _resolve(name):

@@ -42,7 +42,7 @@ def bench_register_tasks():
             description=f"Fashion-MNIST: grey 28x28 clothing photos, 10 classes ({10 * POOL_PER_CLASS:,} pool / "
             f"{10 * TEST_PER_CLASS:,} test, stratified samples of the official splits) "
             "[--data-dir, or apt-get install dataset-fashion-mnist]",
-            loader="bench_plugins.tasks.fashion_mnist_data:load_fashion_mnist",
+            loader="bench_plugins.tasks._fashion_mnist:load_fashion_mnist",
             dataset=("fashion-mnist",),
             native_size=28,
             reference_task="mnist5k",

@@ -74,7 +74,7 @@ def bench_register_tasks():
     specs = []
     for name, d in DATASETS.items():
         specs.append(TaskSpec(name=name, description=f"{d['about']} [torchvision; --data-dir/--download]",
-                              loader="bench_plugins.tasks.torchvision_data:load_torchvision_task",
+                              loader="bench_plugins.tasks._torchvision_tasks:load_torchvision_task",
                               dataset=d["dataset"], native_size=d["native"], reference_task=_REFERENCE.get(name),
                               metadata={"torchvision": d["cls"], "needs_data_dir": True}))
     for name, (src, tgt) in PAIRS.items():
@@ -82,7 +82,7 @@ def bench_register_tasks():
             name=name,
             description=f"shift: labelled {src} (source) -> unlabelled {tgt} (target), 10 digit classes "
             "[torchvision; --data-dir/--download]",
-            loader="bench_plugins.tasks.torchvision_data:load_torchvision_pair",
+            loader="bench_plugins.tasks._torchvision_tasks:load_torchvision_pair",
             dataset=DATASETS[src]["dataset"] + DATASETS[tgt]["dataset"], shifted=True, reference_task=_REFERENCE[src],
             metadata={"classes": 10, "source": src, "target": tgt, "needs_data_dir": True},
         ))
@@ -93,5 +93,5 @@ def __getattr__(name: str):
     # The loaders moved to torchvision_data (which imports torchvision at the top); importing it
     # only when asked keeps this registration module cheap for ``bench list``.
     if name in ("load_torchvision_task", "load_torchvision_pair"):
-        return getattr(importlib.import_module("bench_plugins.tasks.torchvision_data"), name)
+        return getattr(importlib.import_module("bench_plugins.tasks._torchvision_tasks"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

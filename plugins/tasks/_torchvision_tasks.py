@@ -16,7 +16,6 @@ import torchvision.datasets as tvd
 from bench.errors import UserError
 from bench.specs import TaskRequest
 from bench.tasks import FileSplit, Split, TaskData, shifted_task, stratified_split
-from bench_plugins.tasks.digits import PROMPT_NAMES
 from bench_plugins.tasks.torchvision_tasks import (
     DATASETS,
     DIGITS,
@@ -24,6 +23,9 @@ from bench_plugins.tasks.torchvision_tasks import (
     PAIRS,
     SPLIT_SEED,
 )
+
+#: Words for zero-shot prompts of the digit datasets (MNIST, USPS, SVHN).
+PROMPT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 #: Classes that take ``train=True/False`` instead of ``split=...``.
 TRAIN_FLAG = {"CIFAR10", "CIFAR100", "MNIST", "USPS"}

@@ -27,7 +27,7 @@ def bench_register_tasks():
         TaskSpec(
             name=name,
             description=f"shift: labelled {src} (source) -> unlabelled {tgt} (target), 10 digit classes",
-            loader="bench_plugins.tasks.digits_data:load_shift",
+            loader="bench_plugins.tasks.digits._digits:load_shift",
             dataset=DATASETS[src] + DATASETS[tgt],
             shifted=True,
             metadata={"classes": 10, "source": src, "target": tgt},

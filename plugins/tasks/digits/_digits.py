@@ -1,5 +1,5 @@
 """Loaders of the offline digit tasks and their shifts (registered in
-:mod:`bench_plugins.tasks.digits` and :mod:`bench_plugins.tasks.shifts`, which describe them)."""
+:mod:`bench_plugins.tasks.digits` and :mod:`bench_plugins.tasks.digits.shifts`, which describe them)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 from bench.specs import TaskRequest
 from bench.tasks import ArraySplit, TaskData, shifted_task, stratified_split
 from bench_plugins.tasks.digits import CLASSES, PROMPT_NAMES
-from bench_plugins.tasks.shifts import PAIRS
+from bench_plugins.tasks.digits.shifts import PAIRS
 
 
 def _task(name: str, images: np.ndarray, labels: np.ndarray, test_fraction: float, dataset: tuple[str, ...],
@@ -50,6 +50,6 @@ def _load_base(name: str, request: TaskRequest) -> TaskData:
 
 
 def load_shift(request: TaskRequest) -> TaskData:
-    """Loader of the shifts in :data:`bench_plugins.tasks.shifts.PAIRS`."""
+    """Loader of the shifts in :data:`bench_plugins.tasks.digits.shifts.PAIRS`."""
     src, tgt = PAIRS[request.name]
     return shifted_task(request.name, _load_base(src, request), _load_base(tgt, request), src, tgt)
