@@ -116,7 +116,7 @@ def test_every_package_is_in_the_wheel():
 LAYERS = {
     "bench": 0, "bench._compat": 0, "bench.specs": 0, "bench.hookspecs": 0, "bench.registry": 0,
     "bench.plugins": 0, "bench.errors": 0, "bench.extras": 0, "bench.loading": 0, "bench.recipes": 0,
-    "bench.tasks": 0, "bench.views": 0,
+    "bench.tasks": 0, "bench.views": 0, "bench.record": 0,
     "bench.encoders": 1, "bench.strategies": 1, "bench.adaptation": 1, "bench.training": 1, "bench.accel": 1,
     "bench.probe": 1, "bench.weights": 1,
     "bench.run": 2, "bench.run.plan": 2, "bench.run.budgets": 2, "bench.run.tunables": 2, "bench.run.records": 2,
