@@ -5,6 +5,7 @@ train import torch where they first need it.
 
 - :mod:`~bench.run.plan`: the run configuration, the grid of cells, options, compatibility and
   skip reasons, resolution (torch-free).
+- :mod:`~bench.run.compatibility`: what one cell needs: compatibility, resolution, weights file.
 - :mod:`~bench.run.budgets`: label-budget manifests, shared by every encoder and strategy.
 - :mod:`~bench.run.tunables`: what ``--tune`` may tune, checked at plan time (torch-free).
 - :mod:`~bench.run.lock`: one ``bench run`` per run folder.

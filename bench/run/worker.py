@@ -19,8 +19,9 @@ import numpy as np
 
 from bench.run.budgets import Manifests, ids_digest
 from bench.run.cell import CellJob, evaluate_cell
+from bench.run.compatibility import weights_for
 from bench.run.device import deterministic_settings
-from bench.run.plan import Cell, Planner, RunConfig, weights_for
+from bench.run.plan import Cell, Planner, RunConfig
 from bench.run.records import CellIdentity, base_record, digest, identity
 from bench.specs import EncoderRequest
 from bench.tasks import Split, SubsetSplit, TaskData
