@@ -12,12 +12,8 @@ import math
 from typing import Any
 
 from bench.episodes.spec import Z95
+from bench.report.aggregate import strategy_label
 from bench.report.runs import Runs
-
-
-def _strategy(rec: dict[str, Any]) -> str:
-    cid = rec.get("config_id", "default")
-    return rec["strategy"] if cid in ("default", None) else f"{rec['strategy']}[{cid}]"
 
 
 def pooled(parts: list[dict[str, Any]]) -> dict[str, float]:
@@ -36,7 +32,7 @@ def episode_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         e = r.get("episodes") or {}
         if r.get("status") != "ok" or "mean" not in e:
             continue
-        key = (r["task"], r["encoder"], _strategy(r), e["n_way"], e["k_shot"], e["q_query"])
+        key = (r["task"], r["encoder"], strategy_label(r), e["n_way"], e["k_shot"], e["q_query"])
         groups.setdefault(key, []).append(r)
     rows = []
     for (task, enc, strat, n, k, q), rs in sorted(groups.items()):
