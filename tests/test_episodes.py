@@ -20,7 +20,9 @@ from bench.episodes.spec import (
 )
 from bench.errors import UserError
 from bench.report import episodes as board_episodes
+from bench.report import estimators
 from bench.report import tables as leaderboard
+from bench.report.runs import load
 from bench.strategies import Fitted
 from bench.tasks import ArraySplit, TaskData
 from bench.views import ProtocolError
@@ -123,7 +125,7 @@ def test_run_pairs_strategies_on_the_same_episodes_and_resumes(tmp_path, capsys)
     assert "Few-shot episodes" in table and "5-way 1-shot" in table
     assert main(argv) == 0
     assert len((out / "episodes.jsonl").read_text().splitlines()) == len(recs)
-    board = leaderboard.aggregate(leaderboard.load_records([out]))  # a folder of episodes only
+    board = leaderboard.aggregate(load([out]))  # a folder of episodes only
     assert {r["strategy"] for r in board["episodes"]} == {"prototype", "knn", "linear-probe"}
 
 
@@ -214,15 +216,15 @@ def rank_result(n: int) -> dict:
 def test_estimator_table_renders_taus_and_refuses_fewer_than_three_encoders(tmp_path):
     """Guards the table from a saved rank result: tau / weighted tau per estimator with 3+ encoders;
     with 2 the +-1 is meaningless and the row says so instead."""
-    headers, rows = board_episodes.correlation_table(rank_result(3))
+    headers, rows = estimators.correlation_table(rank_result(3))
     assert headers == ["task", "strategy", "budget", "encoders", "LogME", "kNN"]
     assert rows == [["mnist5k", "linear-probe", "10/class", "3", "+0.67 / +0.80", "+1.00 / +1.00"]]
-    _, rows = board_episodes.correlation_table(rank_result(2))
-    assert rows[0][4] == board_episodes.TOO_FEW and "+1.00" not in " ".join(rows[0])
+    _, rows = estimators.correlation_table(rank_result(2))
+    assert rows[0][4] == estimators.TOO_FEW and "+1.00" not in " ".join(rows[0])
     run = tmp_path / "run"
     run.mkdir()
     (run / "rank.json").write_text(json.dumps(rank_result(4)))
-    text = leaderboard.render(leaderboard.aggregate(leaderboard.load_records([run])))
+    text = leaderboard.render(leaderboard.aggregate(load([run])))
     assert "Transferability estimators vs measured accuracy (run)" in text and "+0.67 / +0.80" in text
     # such a folder validates and publishes (guards `bench publish` refusing it for lack of results.jsonl)
     from bench.cli import main

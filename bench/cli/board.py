@@ -39,9 +39,10 @@ def check_format(fmt: str) -> None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.report import tables as leaderboard
+    from bench.report.runs import load
 
     check_format(args.format)
-    board = leaderboard.aggregate(leaderboard.load_records(args.dirs))
+    board = leaderboard.aggregate(load(args.dirs))
     print(leaderboard.render(board, args.format), end="")
     return 0
 

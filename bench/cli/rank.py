@@ -10,7 +10,7 @@ come from the feature cache: the whole pool's entry when a run made it, else an 
 budget's items. ``--against RUN_DIR`` correlates each estimator with the accuracy measured in that
 run per (task, strategy, budget): Kendall's tau and the weighted tau over the encoders both have,
 and writes the result to ``RUN_DIR/rank.json``, where ``bench leaderboard RUN_DIR`` shows it as the
-estimator-correlation table (:mod:`bench.report.episodes`).
+estimator-correlation table (:mod:`bench.report.estimators`).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def correlations(rows: list[dict[str, Any]], run_dir: str) -> list[dict[str, Any
 
 def save(result: dict[str, Any], run_dir: str) -> Path:
     """``RUN_DIR/rank.json``: the scores and correlations, read by the leaderboard's estimator table
-    (bench.report.episodes); a later ``bench rank --against`` of the same run replaces it."""
+    (bench.report.estimators); a later ``bench rank --against`` of the same run replaces it."""
     path = Path(run_dir) / "rank.json"
     tmp = path.with_name(f".rank.json.{os.getpid()}.tmp")
     try:

@@ -233,6 +233,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.plugins import load_plugins
     from bench.report import tables as leaderboard
+    from bench.report.runs import load
     from bench.run.runner import Runner
 
     check_format(args.format)
@@ -250,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     runner.run()
     elapsed = time.perf_counter() - start
-    board = leaderboard.aggregate(leaderboard.load_records([cfg.out]))
+    board = leaderboard.aggregate(load([cfg.out]))
     print(leaderboard.render(board, args.format))
     print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
     return 0

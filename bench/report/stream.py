@@ -1,20 +1,20 @@
 """The leaderboard's continual-learning part: stream records (``record_type: "stream"``) aggregated
 into a table (ACC, BWT, FWT: mean ± 95% CI over seeds) and a heat map of the mean accuracy matrix R.
 
-:func:`with_streams` wraps the board's ``aggregate``: stream records go to ``board["streams"]``,
-every other record to the ordinary tables; :func:`stream_tables` gives the tables.
+:func:`collect` puts the stream rows in ``board["streams"]`` (the budget tables leave stream
+records out); :func:`stream_tables` gives the tables.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.report.aggregate import mean_ci
+from bench.report.runs import Runs
 
 RECORD_TYPE = "stream"
 METRICS = ("acc", "bwt", "fwt")
@@ -60,16 +60,9 @@ def aggregate_streams(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def with_streams(aggregate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """``aggregate`` for boards that may hold stream records: those go to ``board["streams"]``."""
-
-    def wrapped(records: list[dict[str, Any]]) -> dict[str, Any]:
-        board = aggregate([r for r in records if not is_stream(r)])
-        board["streams"] = aggregate_streams(records)
-        return board
-
-    wrapped.__doc__ = aggregate.__doc__
-    return wrapped
+def collect(runs: Runs) -> dict[str, Any]:
+    """``{"streams": rows}`` for the board: the stream records of ``runs`` aggregated (maybe none)."""
+    return {"streams": aggregate_streams(list(runs.records))}
 
 
 def _cell(stat: dict[str, Any], signed: bool) -> str:

@@ -30,10 +30,10 @@ SCHEMA1_FIELDS = (*KEY_FIELDS, "status", "metrics", "versions")
 def read(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(where, record)`` for each line of a folder's ``results.jsonl`` (or of a .jsonl file)."""
     file = path if path.suffix == ".jsonl" else path / "results.jsonl"
-    from bench.report.episodes import has_sections
+    from bench.report.runs import has_side_files
 
-    if not file.exists() and has_sections(path):
-        return []  # a folder of few-shot episodes or a rank result only (bench.report.episodes)
+    if not file.exists() and has_side_files(path):
+        return []  # a folder of few-shot episodes or a rank result only (bench.report.runs)
     if not file.exists():
         raise UserError(f"no results found at {str(file)!r}; pass a folder written by `bench run --out DIR`")
     out = []

@@ -32,11 +32,10 @@ def _env() -> Any:
 
 def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
     """Validate the run folders, merge them and write the site into ``site``."""
-    from bench.report import episodes as board_episodes
     from bench.report import plots, ranking, validate
     from bench.report import tables as leaderboard
+    from bench.report.runs import load
     from bench.report.site import pages
-    from bench.report.stream import stream_tables
 
     dirs = list(dirs)
     found = validate.problems(dirs)
@@ -44,13 +43,14 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(f"{found[0]}{more}; see `bench validate {' '.join(map(str, dirs))}`, or publish anyway with "
                         "--allow-invalid (the problems are then listed on the page)")
-    records = leaderboard.load_records(dirs)
+    runs = load(dirs)
+    records = list(runs.records)
     site = Path(site)
     try:
         site.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
-    board = leaderboard.aggregate(records)  # streams, few-shot episodes and estimator sections apart
+    board = leaderboard.aggregate(runs)
     summary = ranking.summarise(board)
     with (site / "results.jsonl").open("w", encoding="utf-8") as f:
         for r in records:
@@ -74,19 +74,19 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
     index = env.get_template("index.html").render(
         **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
-        sections=stream_tables(board) + board_episodes.tables(board),
+        sections=leaderboard.tables(board, per_task=False),
         task_links=[{"name": n, "page": pages.task_page(n)} for n in board["tasks"]])
     (site / "index.html").write_text(index, encoding="utf-8")
     for name, task in board["tasks"].items():
-        one = {**board, "tasks": {name: task}, "failed": [f for f in board["failed"] if f["task"] == name],
-               "streams": [], "episodes": [], "estimator_correlations": []}  # those are on the index page
+        one = {**board, "tasks": {name: task}, "failed": [f for f in board["failed"] if f["task"] == name]}
         recs = [r for r in records if r.get("task") == name]
         info: dict[str, Any] = next((r["task_info"] for r in recs if r.get("task_info")), {})
         description = "; ".join(f"{k}: {v}" for k, v in sorted(info.items()) if v not in (None, "", []))
         html = env.get_template("task.html").render(
             **common, task=name, description=description, metric=summary["tasks"][name]["metric"],
             plots=drawn, ranks=pages.ranks(task, summary["tasks"][name]),
-            efficiency=pages.efficiency_tables(board, summary, only=name), tables=leaderboard.tables(one),
+            efficiency=pages.efficiency_tables(board, summary, only=name),
+            tables=leaderboard.tables(one, per_task=True),
             details=pages.details(name, task, records))
         (site / pages.task_page(name)).write_text(html, encoding="utf-8")
     return site
