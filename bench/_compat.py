@@ -66,7 +66,7 @@ FACADES: dict[str, dict[str, str]] = {
     "bench.harness": {
         "RunConfig": "bench.run.plan", "Cell": "bench.run.plan", "Plan": "bench.run.plan",
         "incompatibility": "bench.run.plan", "strategy_config": "bench.run.plan", "config_id": "bench.run.plan",
-        "check_options": "bench.run.plan", "Runner": "bench.run.runner", "run": "bench.run.runner",
+        "check_options": "bench.run.plan", "Runner": "bench.run.runner", "run": "bench.run.dispatch",
         "resolve_device": "bench.run.device", "classification_metrics": "bench.run.cell",
         "PeakMemory": "bench.run.cell", "cell_key": "bench.run.records", "versions": "bench.run.records",
     },

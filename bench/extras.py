@@ -10,6 +10,7 @@ of a ``ModuleNotFoundError`` traceback.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 from bench.errors import UserError
@@ -41,3 +42,17 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
             raise
         raise UserError(f"{feature} needs the {top!r} package; pip install 'transfer-bench[{extra}]'") from None
 
+
+
+def optional(extra: str, loader: str, feature: str | None = None) -> Callable[[], object]:
+    """A spec loader for an implementation that imports the ``extra`` package: it calls :func:`require`
+    before resolving ``loader`` (``"package.module:name"``), so without the package the user reads one
+    line naming the extra (``feature`` defaults to ``--executor EXTRA``) while ``bench list`` and
+    registration stay import-free."""
+    from bench.specs import resolve_loader
+
+    def load() -> object:
+        require(extra, extra, feature or f"--executor {extra}")
+        return resolve_loader(loader)()
+
+    return load

@@ -125,7 +125,8 @@ LAYERS = {
     "bench.episodes": 2, "bench.episodes.spec": 2, "bench.contamination": 2,
     "bench.run.runner": 3, "bench.run.executors": 3, "bench.run.worker": 3, "bench.run.cell": 3,
     "bench.run.tuning": 3, "bench.run.features": 3, "bench.run.forgetting": 3, "bench.run.deadline": 3,
-    "bench.run.lock": 3, "bench.continual.driver": 3, "bench.episodes.driver": 3,
+    "bench.run.lock": 3, "bench.run.folder": 3, "bench.run.dispatch": 3, "bench.run.identities": 3,
+    "bench.continual.driver": 3, "bench.episodes.driver": 3,
     "bench.report": 4, "bench.transferability": 4,
     "bench.cli": 5, "bench.__main__": 5,
 }

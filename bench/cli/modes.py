@@ -1,5 +1,6 @@
-"""``bench run`` beside the budget grid: ``--stream`` (continual learning) and ``--episodes N:K:Q:E``
-(few-shot), each printing its grid (``--dry-run``) or running it, and the grid listing all modes share."""
+"""What ``bench run`` prints in each mode (the budget grid, ``--stream``, ``--episodes N:K:Q:E``): its grid
+(``--dry-run``, one listing all modes share) or, after running it, its table; the mode and its driver
+come from :mod:`bench.run.dispatch`."""
 
 from __future__ import annotations
 
@@ -19,12 +20,41 @@ def print_grid(header: str, run: Sequence[Any], skips: Sequence[tuple[Any, str]]
     return 0
 
 
-def run_stream_command(cfg: Any, plugins: Any, fmt: str) -> int:
+def run_command(cfg: Any, plugins: Any, fmt: str) -> int:
+    """``bench run``: the driver of the config's mode (bench.run.dispatch), then that mode's output."""
+    from bench.run import dispatch
+
+    runner = dispatch.driver(cfg, plugins)
+    commands = {"grid": run_grid_command, "stream": run_stream_command, "episodes": run_episodes_command}
+    return commands[dispatch.mode(cfg)](runner, fmt)
+
+
+def run_grid_command(runner: Any, fmt: str) -> int:
+    """The budget grid: dry run (the cells and skips), or run and print the leaderboard."""
+    from bench.report import tables as leaderboard
+
+    cfg = runner.cfg
+    if cfg.dry_run:
+        plan = runner.plan()
+        return print_grid(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
+                          f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
+                          plan.cells, plan.skips)
+    start = time.perf_counter()
+    runner.run()
+    elapsed = time.perf_counter() - start
+    from bench.report.runs import load
+
+    board = leaderboard.aggregate(load([cfg.out]))
+    print(leaderboard.render(board, fmt))
+    print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def run_stream_command(runner: Any, fmt: str) -> int:
     """``bench run --stream``: dry run (the cells), or run and print the continual-learning table."""
-    from bench.continual.driver import StreamRunner
     from bench.report.stream import render_streams
 
-    runner = StreamRunner(cfg, plugins)
+    cfg = runner.cfg
     if cfg.dry_run:
         cells, skips = runner.cells()
         return print_grid(f"stream {runner.stream.name} ({cfg.stream_scenario}-incremental): "

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.cli.board import check_format
 from bench.cli.executor_options import TOML_KEYS, add_executor_options, executor_options
-from bench.cli.modes import print_grid, run_episodes_command, run_stream_command
+from bench.cli.modes import run_command
 from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list, parse_value
 from bench.errors import UserError
 
@@ -232,26 +230,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.plugins import load_plugins
-    from bench.report import tables as leaderboard
-    from bench.report.runs import load
-    from bench.run.runner import Runner
 
     check_format(args.format)
     cfg = run_config_from_args(args)
-    if cfg.stream:  # continual learning on a task stream (bench.continual.driver)
-        return run_stream_command(cfg, load_plugins(), args.format)
-    runner = Runner(cfg, load_plugins())
-    if cfg.episodes:  # few-shot episodes (bench.episodes.driver)
-        return run_episodes_command(runner, args.format)
-    if cfg.dry_run:
-        plan = runner.plan()
-        return print_grid(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
-                          f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
-                          plan.cells, plan.skips)
-    start = time.perf_counter()
-    runner.run()
-    elapsed = time.perf_counter() - start
-    board = leaderboard.aggregate(load([cfg.out]))
-    print(leaderboard.render(board, args.format))
-    print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
-    return 0
+    return run_command(cfg, load_plugins(), args.format)

@@ -10,7 +10,9 @@ budget, seed)), then for each cell::
 
 and appends one record (``record_type: "stream"``, schema 2) with ``metrics``: ``acc``, ``bwt``,
 ``fwt`` (GEM), ``accuracy`` (= ``acc``), ``R`` and ``baseline``. Resume skips cells whose
-``cell_id`` finished, as for other cells.
+``cell_id`` finished, as for other cells (:class:`bench.run.folder.RunFolder`). The pending cells of
+one encoder are one cell group (``kind="stream"``, run by :class:`StreamGroup`) on the run's
+executor, under ``--cell-timeout`` (a cell past it fails with ``failure: timeout``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from bench.continual.spec import StreamInfo, StreamPlan, class_pairs, gem_metric
 from bench.errors import UserError
 from bench.loading import TaskLoader
 from bench.run.budgets import Manifests, ids_digest
-from bench.run.lock import RunLock
+from bench.run.folder import RunFolder
 from bench.run.plan import Cell, Planner, RunConfig, incompatibility, unique
-from bench.run.records import ResultsFile, base_record, digest, identity, jsonable
+from bench.run.records import base_record, digest, identity, jsonable
 from bench.tasks import ArraySplit, Split, TaskData
 
 RECORD_TYPE = "stream"
@@ -86,7 +88,10 @@ class StreamRunner:
         self.info = StreamInfo(self.stream.name, self.cfg.stream_scenario,
                                tuple(_view(t) for t in self.tasks))
         self.manifests = Manifests(self.cfg.out)
-        self.results = ResultsFile(self.cfg.out / "results.jsonl")
+        self.folder = RunFolder(self.cfg.out, plugins, log=self.log)
+        self.results = self.folder.results
+        self.executor = plugins.executors.get(cfg.executor)
+        self._id_encoders: dict[str, Any] = {}
         # the largest native size decides --resolution auto for the whole stream (one encoder for all tasks)
         self.sizing = max(self.tasks, key=lambda t: t.native_size or 0)
 
@@ -140,42 +145,41 @@ class StreamRunner:
         return rec
 
     def run(self) -> list[dict[str, Any]]:
-        from bench.run.device import resolve_device
-        from bench.run.lock import check_writable
+        """Every pending stream cell, one cell group per encoder on the run's executor (``--jobs``,
+        ray, submitit); returns the records written now."""
+        from bench.run.executors import execute
+        from bench.run.worker import CellGroup, Session, group_device, hosted
 
-        check_writable(self.cfg.out)
-        with RunLock(self.cfg.out):
-            self.results.drop_torn_tail(self.log)
-            device = resolve_device(self.cfg.device)
+        with self.folder.hold():
+            device = group_device(self.cfg)
             cells, skips = self.cells()
             for t in self.tasks:  # every manifest now: budget errors before any training
                 for b in self.planner.budgets:
                     for s in range(self.cfg.seeds):
                         self.positions(t, b.label, s)
-            done = self.results.done_ids()
+            done = self.folder.done_ids()
             new: list[dict[str, Any]] = []
-            encoders: dict[str, Any] = {}
             for cell, reason in skips:
                 ident = self.identity(cell, None)
-                if ident.cell_id in done:
-                    continue
-                rec = self.record(cell, ident, device)
-                rec.update(status="skipped", error=reason)
-                new.append(self._finish(rec))
-            for k, cell in enumerate(cells, 1):
-                if cell.encoder not in encoders:
-                    encoders[cell.encoder] = self._load_encoder(cell.encoder, "cpu", True)
-                ident = self.identity(cell, encoders[cell.encoder])
-                if ident.cell_id in done:
-                    continue
-                self.log(f"[{k}/{len(cells)}] {cell.label()}")
-                new.append(self._finish(self.run_cell(cell, ident, device)))
+                if ident.cell_id not in done:
+                    new.append(self.folder.skip(self.record(cell, ident, device), reason))
+            pending = [c for c in cells if self.identity(c, self.id_encoder(c.encoder)).cell_id not in done]
+            if len(pending) < len(cells):
+                self.log(f"resuming: {len(cells) - len(pending)} of {len(cells)} stream cells already finished "
+                         f"in {self.results.path}")
+            session = Session(self.plugins, self.planner, self.loader.load, log=self.log, driver=self)
+            with hosted(session) as key:
+                groups = (CellGroup(self.stream.name, enc, tuple(c for c in pending if c.encoder == enc), self.cfg,
+                                    device, session=key, kind="stream")
+                          for enc in self.planner.encoder_specs if any(c.encoder == enc for c in pending))
+                new.extend(self.folder.finish(rec) for rec in execute(self.executor, groups, session))
             return new
 
-    def _finish(self, rec: dict[str, Any]) -> dict[str, Any]:
-        self.results.append(rec)
-        self.plugins.notify_cell_finished(rec)
-        return rec
+    def id_encoder(self, name: str) -> Any:
+        """Encoder ``name`` as the cells' identities see it (pre-trained, on the CPU), loaded once."""
+        if name not in self._id_encoders:
+            self._id_encoders[name] = self._load_encoder(name, "cpu", True)
+        return self._id_encoders[name]
 
     def _load_encoder(self, name: str, device: str, pretrained: bool) -> Any:
         from bench.run.worker import load_encoder
@@ -185,12 +189,13 @@ class StreamRunner:
     def run_cell(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
         """Begin, then learn each task in turn, scoring every task after each; failures are recorded."""
         from bench.run.cell import PeakMemory, failure_reason
+        from bench.run.deadline import CellTimeout, deadline
         from bench.run.device import seed_everything
 
         rec = self.record(cell, ident, device)
         start = time.perf_counter()
         try:
-            with PeakMemory(device) as peak:
+            with PeakMemory(device) as peak, deadline(self.cfg.cell_timeout):
                 seed_everything(cell.seed)
                 metrics, infos = self._learn_stream(cell, device)
             rec.update(status="ok", metrics=metrics, info=jsonable(infos), peak_mem_mb=round(peak.peak_mb, 1))
@@ -202,7 +207,7 @@ class StreamRunner:
             self.log(f"  ACC {100 * m['acc']:.1f}  BWT {_pts(m['bwt'])}  FWT {_pts(m['fwt'])}")
         except (KeyboardInterrupt, UserError):
             raise
-        except Exception as exc:
+        except (Exception, CellTimeout) as exc:
             rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", failure=failure_reason(exc))
             self.log(f"  failed: {rec['error']}")
         rec["wall_s"] = round(time.perf_counter() - start, 3)
@@ -257,6 +262,26 @@ class StreamRunner:
         metrics = {**{k: (round(v, 6) if v is not None else None) for k, v in gem.items()},
                    "accuracy": round(float(gem["acc"] or 0.0), 6), "R": R, "baseline": baseline}
         return metrics, infos
+
+
+class StreamGroup:
+    """A worker's side of a stream cell group (one stream x encoder): the driver's :class:`StreamRunner`
+    in its own process, else one built from the group's config; ``run(cell)`` gives a cell's record."""
+
+    def __init__(self, group: Any, session: Any) -> None:
+        from bench.run.device import resolve_device
+
+        driver = session.driver
+        self.runner = driver if isinstance(driver, StreamRunner) else StreamRunner(group.config, session.plugins,
+                                                                                     log=session.log)
+        self.device = resolve_device(group.device)
+        self.cells = {c.key(): k for k, c in enumerate(group.cells, 1)}
+        self.total = len(group.cells)
+
+    def run(self, cell: Cell) -> dict[str, Any]:
+        runner = self.runner
+        runner.log(f"[{self.cells.get(cell.key(), 0)}/{self.total}] {cell.label()}")
+        return runner.run_cell(cell, runner.identity(cell, runner.id_encoder(cell.encoder)), self.device)
 
 
 def _view(task: TaskData) -> Any:

@@ -1,13 +1,15 @@
 """Running ``bench run --episodes``: one record per (task, encoder, strategy, spec, seed) in ``DIR/episodes.jsonl``.
 
-The driver (:func:`run_episodes`, called by :class:`bench.run.runner.Runner` when the run config has
-``episodes``) loads each task and encoder once, encodes the test split once through the feature
-cache (episodes index into it), draws the seed's episodes (:func:`bench.episodes.spec.sample_episodes`,
-the same for every strategy and encoder) and runs every strategy on all of them. Each record is
-appended at once; a record's ``cell_id`` covers the strategy's options, the encoder's weights, the
-task's content, the episode spec and the seed, so running the command again resumes. Records live
-in ``episodes.jsonl``, not ``results.jsonl``: their ``budget`` is an episode spec, not a label
-budget, and the budget tables, ranks and learning curves never mix them in.
+The driver (:class:`EpisodeRunner`, chosen by :mod:`bench.run.dispatch` when the run config has
+``episodes``) hands one cell group per (task, encoder) to the run's executor; a group
+(:class:`EpisodeGroup`, in any process) loads its task and encoder once, encodes the test split once
+through the feature cache (episodes index into it), draws the seed's episodes
+(:func:`bench.episodes.spec.sample_episodes`, the same for every strategy and encoder) and runs
+every strategy on all of them, each cell under ``--cell-timeout``. Each record is appended at once;
+a record's ``cell_id`` covers the strategy's options, the encoder's weights, the task's content, the
+episode spec and the seed, so running the command again resumes. Records live in ``episodes.jsonl``,
+not ``results.jsonl``: their ``budget`` is an episode spec, not a label budget, and the budget
+tables, ranks and learning curves never mix them in.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ import numpy as np
 
 from bench.episodes.spec import EpisodeSpec, meta_train, parse_episodes, run_episode, sample_episodes, summarise
 from bench.run.cell import PeakMemory, failure_reason
+from bench.run.deadline import CellTimeout, deadline
 from bench.run.device import deterministic_settings, resolve_device, seed_everything
+from bench.run.executors import execute
+from bench.run.folder import RunFolder
 from bench.run.plan import Cell, Planner, RunConfig, config_id, incompatibility
 from bench.run.records import ResultsFile, base_record, jsonable
+from bench.run.runner import Runner
+from bench.run.worker import CellGroup, FeatureStore, Session, cell_identities, group_device, hosted, load_encoder
 from bench.tasks import TaskData
 
 FILE = "episodes.jsonl"
@@ -64,63 +71,89 @@ def check(cfg: RunConfig, planner: Planner, load_task: Callable[[str], TaskData]
     return spec
 
 
-def run_episodes(runner: Any) -> list[dict[str, Any]]:
-    """Every pending episode cell of ``runner``'s config; returns the records written now."""
-    from bench.run.worker import FeatureStore, cell_identities, load_encoder
+class EpisodeRunner(Runner):
+    """The driver of a ``--episodes`` run: the grid's planner and tasks, episode cells instead of budgets."""
 
-    cfg, planner, log = runner.cfg, runner.planner, runner.log
-    spec = check(cfg, planner, runner.load_task)
-    out = episodes_file(cfg.out)
-    out.drop_torn_tail(log)
-    done = out.done_ids()
-    device = resolve_device(cfg.device)
-    written: list[dict[str, Any]] = []
+    def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
+        super().__init__(cfg, plugins, log)
+        self.folder = RunFolder(self.out, plugins, FILE, self.log)
+        self.results = self.folder.results
 
-    def finish(rec: dict[str, Any]) -> None:
-        out.append(rec)
-        runner.plugins.notify_cell_finished(rec)
-        written.append(rec)
-        log(progress_line(rec))
+    def run(self) -> list[dict[str, Any]]:
+        """Every pending episode cell, one cell group per (task, encoder) on the run's executor
+        (``--jobs``, ray, submitit); returns the records written now."""
+        cfg, planner, log = self.cfg, self.planner, self.log
+        spec = check(cfg, planner, self.load_task)
+        with self.folder.hold():
+            done = self.folder.done_ids()
+            self.device = device = group_device(cfg)
+            written: list[dict[str, Any]] = []
+            groups: list[tuple[str, str, tuple[Cell, ...]]] = []
+            for task_name in planner.task_specs:
+                task = self.load_task(task_name)
+                run, skips = cells(planner, spec, task)
+                for cell, reason in skips:
+                    ident = cell_identities(planner, task, cell.encoder, [cell], None)[cell.key()]
+                    if ident.cell_id not in done:
+                        rec = base_record(cell, task, device, planner.encoder_info(cell.encoder, task), ident)
+                        written.append(self.folder.skip(rec, reason, mode="episodes"))
+                        log(progress_line(rec))
+                for enc in planner.encoder_specs:
+                    group = [c for c in run if c.encoder == enc]
+                    pending = self._pending(task, enc, group, done) if done and group else group
+                    if len(pending) < len(group):
+                        log(f"resuming: {len(group) - len(pending)} episode cells of {task_name} | {enc} "
+                            "already finished")
+                    if pending:
+                        groups.append((task_name, enc, tuple(pending)))
+            session = Session(self.plugins, planner, self.load_task, log=log)
+            with hosted(session) as key:
+                todo = (CellGroup(t, e, c, cfg, device, session=key, kind="episodes") for t, e, c in groups)
+                for rec in execute(self.executor, todo, session):
+                    written.append(self.folder.finish(rec))
+                    log(progress_line(rec))
+        return written
 
-    for task_name in planner.task_specs:
-        task = runner.load_task(task_name)
-        run, skips = cells(planner, spec, task)
-        for cell, reason in skips:
-            ident = cell_identities(planner, task, cell.encoder, [cell], None)[cell.key()]
-            if ident.cell_id not in done:
-                rec = base_record(cell, task, device, planner.encoder_info(cell.encoder, task), ident)
-                finish({**rec, "status": "skipped", "error": reason, "mode": "episodes"})
-        for enc in planner.encoder_specs:
-            group = [c for c in run if c.encoder == enc]
-            if not group:
-                continue
-            meta = planner.encoder_meta(enc)
-            deterministic_settings(device)
-            encoder = load_encoder(planner, enc, task, device, meta.trainable)
-            ids = cell_identities(planner, task, enc, group, None, encoder, None)
-            pending = [c for c in group if ids[c.key()].cell_id not in done]
-            if len(pending) < len(group):
-                log(f"resuming: {len(group) - len(pending)} episode cells of {task_name} | {enc} already finished")
-            if not pending:
-                continue
-            store = FeatureStore(encoder, device, _encoding_log(log, f"{task_name} | {enc}"))
-            info = planner.encoder_info(enc, task)
-            info["resolution"] = int(encoder.input_size)
-            total = sum(p.numel() for p in encoder.module.parameters())
-            strategies = {n: planner.strategy(n).load() for n in {c.strategy for c in pending}}
-            for cell in pending:
-                rec = base_record(cell, task, device, info, ids[cell.key()])
-                kind = planner.strategy(cell.strategy).kind
-                finish(run_cell(cell, spec, task, strategies[cell.strategy], kind,
-                                encoder_loader(planner, encoder, cell, task, device), total, meta, store, device,
-                                rec, log))
-    return written
+    def _pending(self, task: TaskData, enc: str, group: list[Cell], done: set[str]) -> list[Cell]:
+        """The cells of ``group`` without a finished record (their ids need the loaded encoder)."""
+        encoder = load_encoder(self.planner, enc, task, "cpu", self.encoder_meta(enc).trainable)
+        ids = cell_identities(self.planner, task, enc, group, None, encoder, None)
+        return [c for c in group if ids[c.key()].cell_id not in done]
+
+
+class EpisodeGroup:
+    """A worker's side of an episode cell group (one task x encoder): the encoder, the test split's
+    features and the strategies, loaded once; ``run(cell)`` gives a cell's record."""
+
+    def __init__(self, group: CellGroup, session: Session) -> None:
+        planner, log = session.planner, session.log
+        self.spec = parse_episodes(group.config.episodes)
+        self.task = task = session.load_task(group.task)
+        self.device = device = resolve_device(group.device)
+        self.planner, self.log, self.timeout = planner, log, group.config.cell_timeout
+        self.meta = planner.encoder_meta(group.encoder)
+        deterministic_settings(device)
+        self.encoder = load_encoder(planner, group.encoder, task, device, self.meta.trainable)
+        self.ids = cell_identities(planner, task, group.encoder, group.cells, None, self.encoder, None)
+        self.store = FeatureStore(self.encoder, device, _encoding_log(log, f"{group.task} | {group.encoder}"))
+        self.info = planner.encoder_info(group.encoder, task)
+        self.info["resolution"] = int(self.encoder.input_size)
+        self.total = sum(p.numel() for p in self.encoder.module.parameters())
+        self.strategies = {n: planner.strategy(n).load() for n in {c.strategy for c in group.cells}}
+
+    def run(self, cell: Cell) -> dict[str, Any]:
+        rec = base_record(cell, self.task, self.device, dict(self.info), self.ids[cell.key()])
+        kind = self.planner.strategy(cell.strategy).kind
+        return run_cell(cell, self.spec, self.task, self.strategies[cell.strategy], kind,
+                        encoder_loader(self.planner, self.encoder, cell, self.task, self.device), self.total,
+                        self.meta, self.store, self.device, rec, self.log, self.timeout)
 
 
 def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind: str,
              load_encoder: Callable[..., Any], encoder_total: int, meta: Any, store: Any, device: str,
-             rec: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
-    """All episodes of one cell; the record ``ok`` with the summary, or ``failed`` with the reason."""
+             rec: dict[str, Any], log: Callable[[str], None], timeout: float | None = None) -> dict[str, Any]:
+    """All episodes of one cell, within ``timeout`` seconds (``--cell-timeout``); the record ``ok`` with
+    the summary, or ``failed`` with the reason (``timeout`` past the limit)."""
     context = {"config": dict(cell.config), "seed": cell.seed, "device": device, "load_encoder": load_encoder,
                "encoder_meta": meta, "progress": lambda m: None}
     episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed)
@@ -129,7 +162,7 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
                          "episodes": spec.episodes, "episodes_sha256": episodes.digest})
     start, accuracies, fitted = time.perf_counter(), [], None
     try:
-        with PeakMemory(device) as mem:
+        with PeakMemory(device) as mem, deadline(timeout):
             seed_everything(cell.seed)
             state = meta_train(strategy, task, store, context)
             for i in range(len(episodes)):
@@ -138,7 +171,7 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
                 accuracies.append(acc)
                 if (i + 1) % 100 == 0:
                     log(f"{cell.label()}: {i + 1}/{len(episodes)} episodes, mean {np.mean(accuracies):.3f}")
-    except Exception as exc:
+    except (Exception, CellTimeout) as exc:
         rec.update(status="failed", reason=failure_reason(exc), error=f"{type(exc).__name__}: {exc}",
                    wall_s=round(time.perf_counter() - start, 3), episodes_done=len(accuracies))
         return rec

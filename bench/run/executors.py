@@ -13,19 +13,22 @@ An executor's settings (``--jobs``, ``--address``, ``--slurm-partition``, ...) t
 refuses the ones the executor does not take. An executor that ships groups elsewhere collects the
 groups whose job failed in :class:`GroupFailures` and reports them once the others have finished.
 
-Executors written against the first API (``run(cells, run_cell)``, one call per group, cells run
-in the driver's process) still work: the runner detects the two-argument signature and adapts, with
-a ``DeprecationWarning``.
+Every mode's driver (grid, ``--stream``, ``--episodes``) hands its groups over through
+:func:`execute`. Executors written against the first API (``run(cells, run_cell)``, one call per
+group, cells run in the driver's process) still work: :func:`execute` detects the two-argument
+signature and adapts, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from bench import _compat
 from bench.errors import UserError
-from bench.run.worker import CellGroup, run_group
+from bench.run.worker import CellGroup, Session, open_group, run_group
 
 
 class Executor(Protocol):
@@ -45,6 +48,29 @@ class LocalExecutor:
             return
         for group in groups:
             yield from run_group(group)
+
+
+def execute(spec: Any, groups: Iterable[CellGroup], session: Session) -> Iterator[dict[str, Any]]:
+    """Run ``groups`` on the executor ``spec`` (an ``ExecutorSpec``), yielding records as cells finish;
+    an executor on the first protocol runs each group's cells in this process, with ``session``."""
+    executor = spec.load()
+    if not _takes_cells(executor):
+        yield from executor.run(groups)
+        return
+    _compat.warn("run(cells, run_cell)", f"executor {spec.name!r}")
+    for group in groups:  # the old protocol: one call per group, cells run in this process
+        state = open_group(group, session)
+        yield from executor.run(list(group.cells), state.run)
+
+
+def _takes_cells(executor: Any) -> bool:
+    """True for an executor written against the old ``run(cells, run_cell)`` protocol."""
+    try:
+        params = list(inspect.signature(executor.run).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) >= 2
 
 
 def take_options(groups: Iterable[CellGroup], executor: str,

@@ -5,41 +5,31 @@
     plan (bench.run.plan) -> for each task: load it, write every budget manifest, check budget/test
       disjointness (errors before any training) -> skipped cells recorded -> finished cells
       dropped (resume: same ``cell_id``, see bench.run.records) -> one CellGroup per (task, encoder)
-      -> executor.run(groups) -> each record appended to results.jsonl at once and passed to the
-      observers
+      -> bench.run.executors.execute(groups) -> each record appended to results.jsonl at once and
+      passed to the observers (bench.run.folder.RunFolder, which also holds the folder)
 
 Workers run groups with :func:`bench.run.worker.run_group`; only this driver writes ``results.jsonl``.
+Which driver a ``bench run`` gets (this one, ``--stream``'s or ``--episodes``') is
+:mod:`bench.run.dispatch`'s choice.
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench import _compat
 from bench.errors import UserError
 from bench.loading import TaskLoader, cache_root
 from bench.run.budgets import Budget, Manifests
-from bench.run.device import resolve_device
-from bench.run.lock import RunLock, check_writable
+from bench.run.executors import execute
+from bench.run.folder import RunFolder
 from bench.run.plan import Cell, Plan, Planner, RunConfig
-from bench.run.records import ResultsFile, base_record
-from bench.run.worker import (
-    CellGroup,
-    GroupState,
-    Session,
-    cell_identities,
-    close_session,
-    load_encoder,
-    register_session,
-    run_group,
-)
+from bench.run.records import base_record
+from bench.run.worker import CellGroup, Session, cell_identities, group_device, hosted, load_encoder, run_group
 from bench.tasks import TaskData
 
 
@@ -56,7 +46,8 @@ class Runner:
         self.configs = self.planner.configs
         self.executor = plugins.executors.get(cfg.executor)
         self.out = Path(cfg.out)
-        self.results = ResultsFile(self.out / "results.jsonl")
+        self.folder = RunFolder(self.out, plugins, log=self.log)
+        self.results = self.folder.results
         self.manifests = Manifests(self.out)
         self.tasks = TaskLoader(plugins, cfg.data_dir, cfg.download)
         self._content_copies: dict[tuple[str, str, int], int] = {}
@@ -103,26 +94,18 @@ class Runner:
     # running -------------------------------------------------------------------------------------
 
     def run(self) -> list[dict[str, Any]]:
-        """Run the pending cells, holding ``--out`` (:class:`bench.run.lock.RunLock`: a second run on
-        the same folder refuses at once, naming this one)."""
-        check_writable(self.out)
-        with RunLock(self.out):
-            self.results.drop_torn_tail(self.log)  # an append killed half-way: that cell runs again
+        """Run the pending cells, holding ``--out`` (:meth:`bench.run.folder.RunFolder.hold`: a second
+        run on the same folder refuses at once, naming this one)."""
+        with self.folder.hold():
             return self._run()
 
     def _run(self) -> list[dict[str, Any]]:
-        if self.cfg.episodes:  # few-shot episodes instead of budgets: DIR/episodes.jsonl (bench.episodes.driver)
-            from bench.episodes.driver import run_episodes
-
-            return run_episodes(self)
-        done = self.results.done_ids()  # also validates an existing results file
+        done = self.folder.done_ids()  # also validates an existing results file
         if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
             failed = self.results.failed_ids()
             self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
             done = _AllBut(failed)
-        # ray, submitit: their workers check --device cuda (bench.run.worker.worker_device); a login node has no GPU
-        remote = self.cfg.executor != "local" and self.cfg.device.startswith("cuda")
-        self.device = self.cfg.device if remote else resolve_device(self.cfg.device)
+        self.device = group_device(self.cfg)
         plan = self.plan()
         new_records: list[dict[str, Any]] = []
         for cell, reason in ([] if self.cfg.retry_failed else plan.skips):
@@ -130,23 +113,20 @@ class Runner:
             ident = cell_identities(self.planner, task, cell.encoder, [cell], None)[cell.key()]
             if ident.cell_id not in done:
                 rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task), ident)
-                rec.update(status="skipped", error=reason)
-                self._finish(rec)
-                new_records.append(rec)
+                new_records.append(self.folder.skip(rec, reason))
         pending = self.pending(plan.cells, done)
         n_done = len(plan.cells) - len(pending)
         if n_done:
             self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
         bar = _progress(len(pending), self.cfg.progress)
-        session, events = str(uuid.uuid4()), _bar_events(bar)
-        register_session(session, Session(self.plugins, self.planner, self.load_task, events))
+        events = _bar_events(bar)
+        session = Session(self.plugins, self.planner, self.load_task, events, self.log)
         try:
-            for rec in self._dispatch(self.groups(pending, session), events):
-                self._finish(rec)
-                bar.update(1)
-                new_records.append(rec)
+            with hosted(session) as key:
+                for rec in execute(self.executor, self.groups(pending, key), session):
+                    new_records.append(self.folder.finish(rec))
+                    bar.update(1)
         finally:
-            close_session(session)
             bar.close()
         return new_records
 
@@ -183,38 +163,6 @@ class Runner:
                     copies = tuple(((b, s), n) for (t, b, s), n in self._content_copies.items() if t == task_name)
                     yield CellGroup(task_name, enc, cells, self.cfg, self.device, copies, session)
 
-    def _dispatch(self, groups: Iterator[CellGroup], events: Callable[[str, str], None]) -> Iterator[dict[str, Any]]:
-        executor = self.executor.load()
-        if not _takes_cells(executor):
-            yield from executor.run(groups)
-            return
-        _compat.warn("run(cells, run_cell)", f"executor {self.cfg.executor!r}")
-        for group in groups:  # the old protocol: one call per group, cells run in this process
-            state = GroupState(group, Session(self.plugins, self.planner, self.load_task, events))
-            yield from executor.run(list(group.cells), state.run)
-
-    def _finish(self, rec: dict[str, Any]) -> None:
-        self.results.append(rec)
-        self.plugins.notify_cell_finished(rec)
-
-
-def run(cfg: RunConfig, plugins: Any) -> list[dict[str, Any]]:
-    if cfg.stream:  # continual learning on a task stream (bench.continual.driver)
-        from bench.continual.driver import StreamRunner
-
-        return StreamRunner(cfg, plugins).run()
-    return Runner(cfg, plugins).run()
-
-
-def _takes_cells(executor: Any) -> bool:
-    """True for an executor written against the old ``run(cells, run_cell)`` protocol."""
-    try:
-        params = list(inspect.signature(executor.run).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(required) >= 2
-
 
 class _AllBut(set[str]):
     """Every ``cell_id`` except the given ones counts as done (``--retry-failed``)."""
@@ -248,4 +196,4 @@ def _bar_events(bar: Any) -> Callable[[str, str], None]:
     return events
 
 
-__all__ = ["CellGroup", "Runner", "run", "run_group"]
+__all__ = ["CellGroup", "Runner", "run_group"]

@@ -1,29 +1,35 @@
 """The unit of work executors ship: a picklable :class:`CellGroup` and :func:`run_group`, which runs it.
 
-A group is the cells of one (task, encoder) pair plus the run's settings. :func:`run_group`
-works in any process: it loads the plugins, the task, the encoder, its frozen features (one pass
-per split, through the on-disk feature cache) and the strategies itself, then yields one record
-per cell. In the process that planned the run it reuses the driver's plugins and loaded tasks
-(a *session*), so in-code plugins and the progress bar keep working with the local executor.
+A group is the cells of one (task, encoder) pair plus the run's settings; its ``kind`` says which
+mode's cells they are (``grid``, ``stream``: one stream x encoder, ``episodes``), and
+:data:`GROUP_KINDS` names the class that loads what the group's cells share and runs them one by
+one (:class:`GroupState` for budget cells). :func:`run_group` works in any process: it loads the
+plugins, the task, the encoder, its frozen features (one pass per split, through the on-disk
+feature cache) and the strategies itself, then yields one record per cell. In the process that
+planned the run it reuses the driver's plugins and loaded tasks (a *session*, :func:`hosted`), so
+in-code plugins and the progress bar keep working with the local executor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
+import sys
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bench.run.budgets import Manifests, ids_digest
+from bench.run.budgets import Manifests
 from bench.run.cell import CellJob, evaluate_cell
 from bench.run.compatibility import weights_for
 from bench.run.device import deterministic_settings
+from bench.run.identities import cell_identities, pretraining_indexes, task_fingerprint
 from bench.run.plan import Cell, Planner, RunConfig
-from bench.run.records import CellIdentity, base_record, digest, identity
-from bench.specs import EncoderRequest
+from bench.run.records import base_record
+from bench.specs import EncoderRequest, resolve_loader
 from bench.tasks import Split, SubsetSplit, TaskData
 
 #: ``events(kind, text)``: ``"status"`` (what the group is doing) or ``"detail"`` (inside a cell)
@@ -48,6 +54,8 @@ class CellGroup:
     content_copies: tuple[tuple[tuple[str, int], int], ...] = ()
     #: the driver's session id: a worker in the same process reuses its plugins and tasks
     session: str = ""
+    #: which mode's cells: a key of :data:`GROUP_KINDS`
+    kind: str = "grid"
 
 
 @dataclass
@@ -58,6 +66,10 @@ class Session:
     planner: Planner
     load_task: Callable[[str], TaskData]
     events: Events = field(default=_no_events)
+    #: where a stream's or episode group's progress lines go
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    #: the driver object of the run (a stream group reuses its loaded tasks); None in another process
+    driver: Any = None
 
     @classmethod
     def fresh(cls, config: RunConfig) -> Session:
@@ -69,20 +81,32 @@ class Session:
 
 
 _SESSIONS: dict[str, Session] = {}
+#: group kind -> the class whose ``(group, session)`` instance runs its cells (``.run(cell)`` -> record);
+#: strings for the drivers' kinds, which import this module
+GROUP_KINDS = {"grid": "bench.run.worker:GroupState", "stream": "bench.continual.driver:StreamGroup",
+               "episodes": "bench.episodes.driver:EpisodeGroup"}
 
 
-def register_session(key: str, session: Session) -> None:
+@contextlib.contextmanager
+def hosted(session: Session) -> Iterator[str]:
+    """The key under which groups run in this process find ``session``, for the block's duration."""
+    key = str(uuid.uuid4())
     _SESSIONS[key] = session
+    try:
+        yield key
+    finally:
+        _SESSIONS.pop(key, None)
 
 
-def close_session(key: str) -> None:
-    _SESSIONS.pop(key, None)
+def open_group(group: CellGroup, session: Session | None = None) -> Any:
+    """What the group's cells share, loaded (the driver's session in its process, else a fresh one)."""
+    session = session or (_SESSIONS.get(group.session) if group.session else None) or Session.fresh(group.config)
+    return resolve_loader(GROUP_KINDS[group.kind])(group, session)
 
 
 def run_group(group: CellGroup) -> Iterator[dict[str, Any]]:
     """Run a group's cells one after another, yielding each record as it finishes."""
-    session = _SESSIONS.get(group.session) if group.session else None
-    state = GroupState(group, session or Session.fresh(group.config))
+    state = open_group(group)
     for cell in group.cells:
         yield state.run(cell)
 
@@ -212,6 +236,15 @@ def worker_device(group: CellGroup) -> str:
     return resolve_device(group.device)
 
 
+def group_device(cfg: RunConfig) -> str:
+    """The device a driver writes into its groups and skip records: resolved here, except ``cuda`` with
+    ray or submitit, whose workers check it (:func:`worker_device`; a login node has no GPU)."""
+    from bench.run.device import resolve_device
+
+    remote = cfg.executor != "local" and cfg.device.startswith("cuda")
+    return cfg.device if remote else resolve_device(cfg.device)
+
+
 def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretrained: bool) -> Any:
     """Encoder ``name`` as the cells of ``task`` use it (weights, resolution), in eval mode on ``device``."""
     spec, variant = planner.encoder_specs[name]
@@ -225,68 +258,5 @@ def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretr
     return encoder
 
 
-def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: Sequence[Cell],
-                    manifests: Manifests | None, encoder: Any = None,
-                    reference: TaskData | None = None) -> dict[tuple[Any, ...], CellIdentity]:
-    """Each cell's identity (:func:`bench.run.records.identity`), by :meth:`Cell.key`.
-
-    With the loaded ``encoder`` its weight fingerprint and preprocessing are ingredients; without
-    it (cells skipped as incompatible, which never load one) the declared weights and planned
-    input size are. ``manifests`` None: no manifest digest (skipped cells have none).
-    """
-    cfg = planner.cfg
-    meta = planner.encoder_meta(encoder_name)
-    common: dict[str, Any] = {
-        "encoder": encoder_name,
-        "encoder.weights": encoder.weights if encoder is not None else weights_for(cfg.weights, encoder_name)
-        or meta.weights,
-        "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
-        **{f"encoder.{k}": v for k, v in (encoder.preprocessing() if encoder is not None else
-                                          {"input_size": planner.resolution_for(meta, task) or meta.input_size}
-                                          ).items()},
-        "task": task.name,
-        "task.fingerprint": task_fingerprint(task),
-        "contamination": bool(cfg.contamination),
-        "pretraining_indexes.fingerprint": digest([file_digest(p) for p in pretraining_indexes(cfg, meta)])
-        if cfg.contamination else None,
-        "forgetting": reference.name if reference is not None else None,
-        "forgetting.fingerprint": task_fingerprint(reference) if reference is not None else None,
-        # bf16 and torch.compile change the numbers: a cell of their own (fp32 eager keeps its old id)
-        **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
-        **({"compile": True} if cfg.compile else {}),
-    }
-    out = {}
-    budgets = {b.label: b for b in planner.budgets}
-    for cell in cells:
-        options = {f"option.{k}": v for k, v in cell.config}
-        if options.get("option.tune"):  # --tune: the candidates it chooses among change the numbers
-            options["tune.candidates"] = dict(getattr(planner.strategy(cell.strategy), "tunable", {}))
-        manifest = None
-        if manifests is not None:
-            positions = manifests.positions(task, budgets[cell.budget], cell.seed)
-            manifest = ids_digest([task.train.ids[int(i)] for i in positions])
-        ingredients = {"strategy": cell.strategy, **options, **common}
-        out[cell.key()] = identity(ingredients, cell.budget, manifest, cell.seed)
-    return out
-
-
-def task_fingerprint(task: TaskData) -> str:
-    """One digest of the content fingerprints of every split of ``task``."""
-    return digest({name: split.fingerprint() for name, split in task.splits().items()})
-
-
-def pretraining_indexes(cfg: RunConfig, meta: Any) -> list[str]:
-    """The hash indexes a group's contamination checks read: ``--pretraining-index`` and the encoder's own."""
-    return [*cfg.pretraining_indexes, *([str(meta.pretraining_index)] if meta.pretraining_index else [])]
-
-
-def file_digest(path: str) -> str:
-    """sha256 of a file's bytes (a path that cannot be read digests as its name: loading it fails later)."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        h.update(f"unreadable:{path}".encode())
-    return h.hexdigest()
+__all__ = ["CellGroup", "GroupState", "Session", "cell_identities", "hosted", "load_encoder", "open_group",
+           "run_group", "run_group_records", "task_fingerprint", "worker_device"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import bench
+from bench.extras import optional
 from bench.specs import ExecutorSpec
-from bench_plugins.executors import optional
 
 
 @bench.hookimpl
