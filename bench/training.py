@@ -1,4 +1,7 @@
-"""The one training loop every training strategy shares (scratch, finetune, LoRA, adapters, ...).
+"""The supervised training recipe every classifier strategy shares (scratch, finetune, LoRA, adapters, ...).
+
+:func:`train` runs on the one optimisation loop, :func:`bench.loop.run_steps` (which also serves
+domain adaptation, the continual strategies and Tent), with its batch source and loss as hooks.
 
 Step-based, not epoch-based: with 10 images an "epoch" is one step, so a cell trains for
 ``max(epochs * ceil(n / batch), min_steps)`` steps (capped by ``max_steps``), batch

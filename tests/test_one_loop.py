@@ -168,6 +168,21 @@ def test_bf16_reaches_the_training_forward_of_every_kind_of_cell(precision, name
     assert _training_dtypes(name) == {torch.bfloat16}
 
 
+def test_compile_reaches_the_domain_adaptation_loop(precision, monkeypatch):
+    """Guards ``--compile`` reaching DA cells (before: fine-tuning only): the method and its baseline
+    train through the compiled wrapper (the eager backend: scripts/gpu_check.sh's CPU dry mode)."""
+    torch.set_num_threads(1)
+    monkeypatch.setenv("BENCH_COMPILE_BACKEND", "eager")
+    precision("fp32", True)
+    spec = next(s for s in load_plugins().strategies if s.name == "dann")
+    labelled, target = da_splits(16)
+    fitted = spec.load().fit(da_ctx({**spec.defaults, **FAST}, labelled, target))
+    assert fitted.info["compiled"] is True and fitted.baseline.info["compiled"] is True
+    precision()
+    fitted = spec.load().fit(da_ctx({**spec.defaults, **FAST}, labelled, target))
+    assert "compiled" not in fitted.info
+
+
 def test_run_steps_redoes_an_out_of_memory_step_in_micro_batches_with_the_same_gradient():
     """Guards the loop's OOM back-off: a step that raises "out of memory" on the full batch is redone
     in halves, each loss weighted by its share, so the summed gradient equals the full batch's."""

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.accel import to_device
+from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
 from bench.domain.loop import adapt_batchnorm, source_model
 from bench.encoders import count_parameters
@@ -79,6 +79,7 @@ class Tent:
                            lambda x, step, part: entropy(fwd(x)).mean(), device=ctx.device, progress=ctx.progress,
                            where=" (tent)")
         entropies = result.losses
+        info.update(run_info(fwd is not model, 0, 0))
         info["entropy_after"] = round(mean_entropy(model, probe_inputs), 5)
         # then target statistics (AdaBN on the adapted weights) for eval-mode prediction
         info["stat_batches"] = adapt_batchnorm(ctx, model, encoder, int(cfg["adapt_images"]),
