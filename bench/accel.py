@@ -1,8 +1,9 @@
 """The GPU path's pieces: precision (bf16 autocast), channels_last, OOM back-off, ``torch.compile``,
 and the per-process settings (``--precision``, ``--compile``) that switch them on.
 
-The worker calls :func:`configure` once per cell group; the training loop (bench.training) and the
-encode pass (bench.encoders) read :func:`settings`, so strategies need no new arguments. On the CPU
+The worker calls :func:`configure` once per cell group; the one training loop (bench.loop, so every
+trained cell: fine-tuning, domain adaptation, continual, Tent) and the encode pass (bench.encoders)
+read :func:`settings`, so strategies need no new arguments. On the CPU
 with the defaults (fp32, no compile) every helper is the identity: the CPU numbers are unchanged.
 """
 

@@ -47,6 +47,8 @@ class FitContext:
     ``features(split)``: frozen features of the pre-trained encoder, read from the feature cache,
     for ``labelled``, ``unlabelled_target``, their subsets, and in ``predict`` the split given.
     ``encoder_meta``: the encoder's declared metadata. ``progress(message)``: a short status.
+    ``shared``: a dict the worker keeps for a cell group: strategies keep work the group's cells share
+    in it under a key of their own (the DA baseline memo, :class:`bench.domain.loop.BaselineMemo`).
 
     ``task=`` (a :class:`~bench.tasks.TaskData`) is still accepted instead of ``task_name``,
     ``classes`` and ``extra`` (deprecated; the context keeps none of its splits).
@@ -68,6 +70,7 @@ class FitContext:
         task_name: str | None = None,
         classes: list[str] | None = None,
         extra: dict[str, Any] | None = None,
+        shared: dict[str, Any] | None = None,
     ) -> None:
         if task is not None:
             _compat.warn("FitContext(task=)")
@@ -86,6 +89,7 @@ class FitContext:
         self.features: Callable[[Split], np.ndarray] = features or _not_given("features")
         self.encoder_meta = encoder_meta if encoder_meta is not None else {}
         self.progress = progress or _no_progress
+        self.shared: dict[str, Any] = shared if shared is not None else {}
 
     @property
     def task_name(self) -> str:

@@ -1,4 +1,7 @@
-"""The one training loop every training strategy shares (scratch, finetune, LoRA, adapters, ...).
+"""The supervised training recipe every classifier strategy shares (scratch, finetune, LoRA, adapters, ...).
+
+:func:`train` runs on the one optimisation loop, :func:`bench.loop.run_steps` (which also serves
+domain adaptation, the continual strategies and Tent), with its batch source and loss as hooks.
 
 Step-based, not epoch-based: with 10 images an "epoch" is one step, so a cell trains for
 ``max(epochs * ceil(n / batch), min_steps)`` steps (capped by ``max_steps``), batch
@@ -19,14 +22,15 @@ from torch import nn
 
 from bench.accel import autocast, is_oom, maybe_compile, run_info, to_device, use_channels_last, with_oom_backoff
 from bench.encoders import Encoder, count_parameters, encode, preprocess
+from bench.loop import cosine_lambda, prepare, run_steps, set_batchnorm_eval, step_done
 from bench.recipes import RECIPE_DEFAULTS
 from bench.strategies import Fitted
 from bench.tasks import Split
 
 __all__ = ["RECIPE_DEFAULTS", "Classifier", "augment", "autocast", "finetune_groups", "fit_classifier",
            "head_and_backbone_groups", "is_oom", "layer_decay_groups", "maybe_compile", "num_steps", "predict_fn",
-           "recalibrate_batchnorm", "reestimate_batchnorm", "step_done", "to_device", "train", "use_channels_last",
-           "with_oom_backoff"]
+           "recalibrate_batchnorm", "reestimate_batchnorm", "run_steps", "step_done", "to_device", "train",
+           "use_channels_last", "with_oom_backoff"]
 
 
 def num_steps(n: int, config: dict[str, Any]) -> int:
@@ -47,35 +51,6 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
-
-
-def step_done(loss: torch.Tensor | float, step: int, steps: int, progress: Callable[[str], None] | None,
-              where: str = "") -> float:
-    """A training step's loss as a float: raises when it is not finite (``where`` names the stage,
-    e.g. " on task 2"); reports progress every 20 steps and at the last."""
-    value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
-    if not math.isfinite(value):
-        raise FloatingPointError(f"training diverged{where} at step {step} (loss {value}); lower lr")
-    if progress is not None and (step % 20 == 0 or step == steps - 1):
-        progress(f"step {step + 1}/{steps} loss {value:.3f}")
-    return value
-
-
-def set_batchnorm_eval(module: nn.Module) -> None:
-    """Freeze BatchNorm running statistics (tiny batches would corrupt them)."""
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
-
-
-def cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
 
 
 def augment(x: torch.Tensor, kind: str | None, gen: torch.Generator, encoder: Encoder) -> torch.Tensor:
@@ -134,36 +109,12 @@ def train(
     weights = None if sample_weights is None else torch.as_tensor(sample_weights, dtype=torch.float32)
     # Tiny budgets: preprocess the labelled set once; large ones: per batch.
     cached = preprocess(split.images(range(n)), encoder) if n <= 2048 else None
-    model.to(device)
-    channels_last = use_channels_last(model, device)
-    fwd = maybe_compile(model)  # shares model's parameters
+    fwd, channels_last = prepare(model, device)  # fwd shares model's parameters
     order = torch.randperm(n, generator=gen)
     cursor = 0
-    loss_value = float("nan")
-    micro = batch  # an out-of-memory step is redone in micro-batches of half the size (gradients summed)
 
-    def backward(idx: torch.Tensor, x: torch.Tensor, step: int, size: int) -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        total = torch.zeros(())
-        for start in range(0, len(idx), size):
-            part = slice(start, start + size)
-            xs, ys = to_device(x[part], device, channels_last), labels[idx[part]].to(device)
-            with autocast(device):
-                logits = fwd(xs)
-                if weights is not None:
-                    per_item = F.cross_entropy(logits.float(), ys, reduction="none")
-                    loss = (per_item * weights[idx[part]].to(device)).mean()
-                else:
-                    loss = F.cross_entropy(logits.float(), ys)
-                if extra_loss is not None:
-                    loss = loss + extra_loss(model, xs, ys, logits, step)
-            if size < len(idx):  # micro-batches: each weighted by its share of the batch
-                loss = loss * (len(ys) / len(idx))
-            loss.backward()
-            total = total + loss.detach().float().cpu()
-        return total
-
-    for step in range(steps):
+    def draw(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal order, cursor
         model.train()
         if config.get("freeze_bn", True):
             set_batchnorm_eval(model)
@@ -172,11 +123,23 @@ def train(
         idx = order[cursor : cursor + batch]
         cursor += batch
         x = cached[idx] if cached is not None else preprocess(split.images(idx.tolist()), encoder)
-        x = augment(x, config.get("augment", "none"), gen, encoder)
-        loss_t, micro = with_oom_backoff(lambda size: backward(idx, x, step, size), micro, "train")  # noqa: B023
-        opt.step()
-        sched.step()
-        loss_value = step_done(loss_t, step, steps, progress)
+        return idx, augment(x, config.get("augment", "none"), gen, encoder)
+
+    def loss_of(data: tuple[torch.Tensor, torch.Tensor], step: int, part: slice) -> torch.Tensor:
+        idx, x = data
+        xs, ys = to_device(x[part], device, channels_last), labels[idx[part]].to(device)
+        logits = fwd(xs)
+        if weights is not None:
+            per_item = F.cross_entropy(logits.float(), ys, reduction="none")
+            loss = (per_item * weights[idx[part]].to(device)).mean()
+        else:
+            loss = F.cross_entropy(logits.float(), ys)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model, xs, ys, logits, step)
+        return loss
+
+    result = run_steps([opt], steps, draw, loss_of, device=device, scheduler=sched, progress=progress, items=batch)
+    loss_value, micro = result.final_loss, result.micro
     recalibrated = False
     if not config.get("freeze_bn", True):
         recalibrated = recalibrate_batchnorm(model, cached if cached is not None else split, encoder, device)

@@ -60,7 +60,7 @@ def _splits(n=40, seed=0):
     return labelled, target
 
 
-def _ctx(defaults, labelled, target, seed=0, norm=True, **overrides):
+def _ctx(defaults, labelled, target, seed=0, norm=True, shared=None, **overrides):
     enc = _encoder(norm)
     state = {k: v.clone() for k, v in enc.module.state_dict().items()}
 
@@ -74,7 +74,7 @@ def _ctx(defaults, labelled, target, seed=0, norm=True, **overrides):
 
     return FitContext(task_name="toy->shifted", classes=list("abcd"), labelled=labelled, unlabelled_target=target,
                       config={**defaults, **FAST, **overrides}, seed=seed, load_encoder=load_encoder,
-                      features=features)
+                      features=features, shared=shared)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -92,25 +92,27 @@ def test_no_da_strategy_reads_target_labels_and_each_sets_its_paired_baseline(na
     assert fitted.baseline.predict(target).shape == (len(target),)
 
 
-def test_baseline_memo_returns_the_same_model_for_the_same_key_and_trains_anew_when_a_key_changes(monkeypatch):
+def test_baseline_memo_returns_the_same_model_for_the_same_key_and_trains_anew_when_a_key_changes():
     """Guards against training the shared source-only baseline once per method (seven times per
-    cell) and against reusing it across different labelled sets, seeds, recipes or encoders."""
+    cell) and against reusing it across different labelled sets, seeds, recipes or encoders, or
+    across cell groups: the memo lives in the group's ``ctx.shared``, not in the process."""
     torch.set_num_threads(1)
-    monkeypatch.setattr(domain, "MEMO_SIZE", 3)
-    domain._MEMO.clear()
     labelled, target = _splits()
-    first = source_only(_ctx(MCC_DEFAULTS, labelled, target))
-    assert source_only(_ctx(CORAL_DEFAULTS, labelled, target)) is first  # another method, same base recipe
-    assert source_only(_ctx(DANN_DEFAULTS, labelled, target)) is not first  # the adversarial recipe (SGD)
+    shared: dict = {domain.MEMO_KEY: domain.BaselineMemo(size=3)}
+    first = source_only(_ctx(MCC_DEFAULTS, labelled, target, shared=shared))
+    assert source_only(_ctx(CORAL_DEFAULTS, labelled, target, shared=shared)) is first  # same base recipe
+    assert source_only(_ctx(DANN_DEFAULTS, labelled, target, shared=shared)) is not first  # adversarial (SGD)
+    assert source_only(_ctx(MCC_DEFAULTS, labelled, target)) is not first  # another group: its own memo
     other_ids = ArraySplit([f"x{i}" for i in range(40)], np.asarray(labelled.images(range(40))), labelled.labels)
-    domain._MEMO.clear()
-    first = source_only(_ctx(MCC_DEFAULTS, labelled, target))
-    changed = [_ctx(MCC_DEFAULTS, labelled, target, seed=1), _ctx(MCC_DEFAULTS, labelled, target, lr=1e-3),
-               _ctx(MCC_DEFAULTS, other_ids, target)]
+    shared = {domain.MEMO_KEY: domain.BaselineMemo(size=3)}
+    first = source_only(_ctx(MCC_DEFAULTS, labelled, target, shared=shared))
+    changed = [_ctx(MCC_DEFAULTS, labelled, target, seed=1, shared=shared),
+               _ctx(MCC_DEFAULTS, labelled, target, lr=1e-3, shared=shared),
+               _ctx(MCC_DEFAULTS, other_ids, target, shared=shared)]
     for ctx in changed:
         assert source_only(ctx) is not first
-    assert len(domain._MEMO) == domain.MEMO_SIZE  # four keys, at most three kept (LRU)
-    enc = _ctx(MCC_DEFAULTS, labelled, target)
+    assert len(shared[domain.MEMO_KEY].entries) == 3  # four keys, at most three kept (LRU)
+    enc = _ctx(MCC_DEFAULTS, labelled, target, shared=shared)
     enc.load_encoder = lambda pretrained=True: _encoder(norm=False)  # other weights: another fingerprint
     assert source_only(enc) is not first
     fitted, model = source_model(_ctx(DANN_DEFAULTS, labelled, target, seed=1))
@@ -194,3 +196,34 @@ def test_the_critic_can_have_its_own_adam_optimiser():
     with pytest.raises(UserError, match="critic_optimizer='rmsprop'"):
         train_domain(_ctx(DANN_DEFAULTS, labelled, target, critic_optimizer="rmsprop"), _encoder(),
                      AdversarialTerm({**DANN_DEFAULTS}))
+
+
+def test_domain_recipe_is_typed_frozen_and_read_from_the_merged_config():
+    """Guards the DA recipe object: values typed from the merged config (strings from ``--set`` too),
+    a key left out takes DOMAIN_DEFAULTS' value, max_steps 0 means uncapped, the method's own keys
+    stay out of it, and it cannot be changed."""
+    import dataclasses
+
+    from bench.domain.recipe import DomainRecipe
+
+    recipe = DomainRecipe.of({**DANN_DEFAULTS, "batch_size": "16", "max_steps": 0})
+    assert (recipe.batch_size, recipe.max_steps, recipe.optimizer, recipe.critic_optimizer) == (16, None, "sgd", "adam")
+    assert (recipe.lr, recipe.domain_lr_mult, recipe.min_steps) == (1e-3, 10.0, 80)
+    assert DomainRecipe.of({}).bottleneck_dim == DOMAIN_DEFAULTS["bottleneck_dim"]
+    assert not hasattr(recipe, "domain_weight")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("batch_size", "many", "batch_size='many' is not a valid int; set it with --set batch_size=VALUE"),
+    ("lr", None, "lr=None is not a valid float"),
+    ("schedule", "step", "schedule='step' is not known; use --set schedule=cosine or --set schedule=anneal"),
+    ("optimizer", "rmsprop", "optimizer='rmsprop' is not known; use --set optimizer=sgd or --set optimizer=adamw"),
+])
+def test_a_bad_domain_recipe_value_is_a_one_line_error_naming_the_key(key, value, message):
+    labelled, target = _splits()
+    with pytest.raises(UserError) as err:
+        train_domain_ctx = _ctx(MCC_DEFAULTS, labelled, target, **{key: value})
+        domain.train_domain(train_domain_ctx, _encoder())
+    assert message in str(err.value) and "\n" not in str(err.value)

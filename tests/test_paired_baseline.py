@@ -55,3 +55,30 @@ def test_baseline_is_scored_on_the_same_splits_and_the_gain_is_paired(tmp_path, 
     assert 0.0 < m["source_only_target_accuracy"] < 0.5  # three balanced classes: about 1/3
     assert m["paired_gain"] == round(m["target_accuracy"] - m["source_only_target_accuracy"], 6)
     assert m["paired_gain"] > 0.2
+
+
+def test_da_methods_of_a_cell_group_share_one_baseline_and_groups_do_not(tmp_path, with_plugins, monkeypatch):
+    """Guards the paired baseline's memo: two DA methods with the same base recipe (mcc, coral) in
+    one cell group train the source-only baseline once (three trainings, not four) and record the
+    same baseline numbers; the memo belongs to the group (``ctx.shared``), so a second run trains
+    it again instead of reusing a process-global copy."""
+    from bench.domain import loop
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    calls: list[str] = []
+    train = loop.train_domain
+
+    def counted(ctx, encoder, term=None, sample_weights=None):
+        calls.append(term.name if term is not None else "source-only")
+        return train(ctx, encoder, term, sample_weights)
+
+    monkeypatch.setattr(loop, "train_domain", counted)
+    fast = [(None, "min_steps", 2), (None, "max_steps", 2), (None, "batch_size", 4), (None, "augment", "none")]
+    for run in ("a", "b"):
+        cfg = RunConfig(encoders=["toy-cnn"], strategies=["mcc", "coral"], tasks=["toy-shift"], budgets="2", seeds=1,
+                        out=tmp_path / run, device="cpu", progress=False, forgetting="off", contamination=False,
+                        options=fast)
+        recs = Runner(cfg, load_plugins(extra=[("snoop", SnoopPlugin)])).run()
+        assert [r["status"] for r in recs] == ["ok", "ok"], [r.get("error") for r in recs]
+        assert recs[0]["metrics"]["source_only_target_accuracy"] == recs[1]["metrics"]["source_only_target_accuracy"]
+    assert sorted(calls) == sorted(["source-only", "mcc", "coral"] * 2)

@@ -1,9 +1,10 @@
 """Domain adaptation: one training loop, plug-in loss terms, a torch-free recipe, label-free selection.
 
-- :mod:`~bench.domain.loop`: the shared DA loop and its paired, memoised source-only baseline.
+- :mod:`~bench.domain.loop`: the DA loop (on :func:`bench.loop.run_steps`) and its paired source-only
+  baseline, memoised per cell group.
 - :mod:`~bench.domain.terms`: the loss-term contract, gradient reversal, the critic, the
   adversarial term (DANN; CDAN builds on it).
-- :mod:`~bench.domain.recipe`: the recipe every DA strategy shares (torch-free).
+- :mod:`~bench.domain.recipe`: the recipe every DA strategy shares and its typed view (torch-free).
 - :mod:`~bench.domain.select`: label-free target criteria (density ratios, IWV, DEV) for
   ``bench tune`` and the ``importance`` strategy (torch-free).
 
@@ -21,7 +22,7 @@ _PUBLIC = {
     "source_only": "loop", "adapt_batchnorm": "loop", "fit_domain": "loop", "batchnorm_layers": "loop",
     "DomainBatch": "terms", "DomainTerm": "terms", "WeightedTerm": "terms", "AdversarialTerm": "terms",
     "grad_reverse": "terms", "lambda_ramp": "terms", "domain_critic": "terms",
-    "DOMAIN_DEFAULTS": "recipe",
+    "DOMAIN_DEFAULTS": "recipe", "DomainRecipe": "recipe", "BaselineMemo": "loop",
 }
 
 

@@ -7,14 +7,16 @@ Public API for built-in and third-party DA strategies (keys in :data:`bench.doma
 - :class:`DomainTerm`: a method's extra loss on one step's :class:`DomainBatch` (source and target
   bottleneck features and logits), with its own modules (e.g. a critic, trained at
   ``domain_lr_mult`` times the backbone's rate) and numbers to record.
-- :func:`train_domain`: each step draws a labelled source batch and, when the term uses the
-  target, an unlabelled target batch of the same size; both go through the network in ONE forward
-  (BatchNorm normalises the mixed batch, TLL's convention). Cross-entropy on the source part plus
-  the term. AdamW; ``schedule`` cosine (warm-up then cosine) or anneal (``(1 + 10 p)^-0.75``).
+- :func:`train_domain`: the recipe read once (:class:`~bench.domain.recipe.DomainRecipe`); on the shared
+  loop (:func:`bench.loop.run_steps`: autocast, compile, channels_last) each step draws a labelled source
+  batch and, when the term uses the target, an unlabelled target batch of the same size; both go through
+  the network in ONE forward (BatchNorm normalises the mixed batch, TLL's convention). Cross-entropy on
+  the source part plus the term. AdamW; ``schedule`` cosine (warm-up then cosine) or anneal (``(1 + 10 p)^-0.75``).
   Steps: :func:`domain_steps` (passes over the unlabelled target pool, clamped).
 - :func:`source_only`: the same loop with no term: the paired baseline every DA strategy sets as
-  ``Fitted.baseline``; memoised in the process (LRU of :data:`MEMO_SIZE`) by the labelled ids, the
-  seed, the encoder's fingerprint and name, the task and the base recipe keys.
+  ``Fitted.baseline``; memoised in the session's :class:`BaselineMemo` (``ctx.shared``, an LRU of
+  :data:`MEMO_SIZE`) by the labelled ids, the seed, the encoder's fingerprint and name, the task
+  and the base recipe keys.
 - :func:`fit_domain`: a method's model as a :class:`~bench.strategies.Fitted` with that baseline.
 """
 
@@ -32,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
-from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS
+from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS, DomainRecipe
 from bench.domain.terms import (
     AdversarialTerm,
     DomainBatch,
@@ -46,20 +49,49 @@ from bench.domain.terms import (
 )
 from bench.encoders import Encoder, count_parameters
 from bench.errors import UserError
+from bench.loop import cosine_lambda, prepare, run_steps, set_batchnorm_eval
 from bench.strategies import FitContext, Fitted
 from bench.tasks import Split
-from bench.training import cosine_lambda, predict_fn, reestimate_batchnorm, set_batchnorm_eval, step_done
+from bench.training import predict_fn, reestimate_batchnorm
 
-__all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_SIZE", "AdversarialTerm", "DomainBatch",
+__all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_KEY", "MEMO_SIZE", "AdversarialTerm",
+           "BaselineMemo", "DomainBatch", "DomainRecipe",
            "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm", "adapt_batchnorm", "baseline_key",
            "batchnorm_layers", "domain_critic", "domain_steps", "fit_domain", "grad_reverse", "lambda_ramp",
            "source_model", "source_only", "train_domain"]
 
-#: How many source-only baselines a worker process keeps (each a full model: ~15 MB for efficientnet-lite0).
+#: How many source-only baselines a :class:`BaselineMemo` keeps (each a full model: ~15 MB for efficientnet-lite0).
 #: Cells run strategy-major (every budget and seed of one strategy, then the next), so the memo spans a
 #: group's budgets x seeds x base recipes (3 recipes among the built-ins) to be hit at all.
 MEMO_SIZE = 24
-_MEMO: OrderedDict[str, tuple[Fitted, DomainModel]] = OrderedDict()
+MEMO_KEY = "bench.domain.baseline"  #: where the session's :class:`BaselineMemo` lies in ``FitContext.shared``
+
+
+class BaselineMemo:
+    """The paired source-only baselines a session has trained, by :func:`baseline_key`, the least
+    recently used dropped beyond ``size``. The worker's session owns one (``ctx.shared``, under
+    :data:`MEMO_KEY`): the DA methods of a cell group that share a base recipe train it once."""
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, tuple[Fitted, DomainModel]] = OrderedDict()
+
+    @classmethod
+    def of(cls, ctx: FitContext) -> BaselineMemo:
+        """The memo of ``ctx``'s session (a fresh one, shared with nobody, when the context has no store)."""
+        shared = getattr(ctx, "shared", None)
+        return cls() if shared is None else shared.setdefault(MEMO_KEY, cls())
+
+    def get(self, key: str) -> tuple[Fitted, DomainModel] | None:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        return None
+
+    def put(self, key: str, value: tuple[Fitted, DomainModel]) -> None:
+        self.entries[key] = value
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
 
 
 class DomainModel(nn.Module):
@@ -79,106 +111,107 @@ class DomainModel(nn.Module):
         return self.head(self.features(x))
 
 
-def domain_steps(n_target: int, config: dict[str, Any]) -> int:
+def domain_steps(n_target: int, config: DomainRecipe | dict[str, Any]) -> int:
     """``ceil(target_epochs * n_target / batch_size)`` clamped to ``[min_steps, max_steps]``."""
-    steps = math.ceil(float(config["target_epochs"]) * n_target / int(config["batch_size"]))
-    return max(int(config["min_steps"]), min(steps, int(config["max_steps"]))) if config.get("max_steps") else \
-        max(int(config["min_steps"]), steps)
+    r = config if isinstance(config, DomainRecipe) else DomainRecipe.of(config)
+    steps = math.ceil(r.target_epochs * n_target / r.batch_size)
+    return max(r.min_steps, min(steps, r.max_steps)) if r.max_steps else max(r.min_steps, steps)
 
 
 def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def _schedule(config: dict[str, Any], steps: int) -> Callable[[int], float]:
-    kind = config.get("schedule", "cosine")
-    if kind == "cosine":
-        return cosine_lambda(steps, int(round(steps * float(config["warmup_frac"]))))
-    if kind == "anneal":
-        return lambda step: (1.0 + 10.0 * step / max(1, steps)) ** -0.75
-    raise UserError(f"schedule={kind!r} is not known; use --set schedule=cosine or --set schedule=anneal")
+def _schedule(recipe: DomainRecipe, steps: int) -> Callable[[int], float]:
+    if recipe.schedule == "cosine":
+        return cosine_lambda(steps, int(round(steps * recipe.warmup_frac)))
+    return lambda step: (1.0 + 10.0 * step / max(1, steps)) ** -0.75  # "anneal"
 
 
-def _optimizer(groups: list[dict[str, Any]], cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    kind, lr, wd = cfg.get("optimizer", "adamw"), float(cfg["lr"]), float(cfg["weight_decay"])
-    if kind == "sgd":  # the papers' and TLL's: momentum 0.9, Nesterov
+def _optimizer(groups: list[dict[str, Any]], recipe: DomainRecipe) -> torch.optim.Optimizer:
+    lr, wd = recipe.lr, recipe.weight_decay
+    if recipe.optimizer == "sgd":  # the papers' and TLL's: momentum 0.9, Nesterov
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
-    if kind == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
-    raise UserError(f"optimizer={kind!r} is not known; use --set optimizer=sgd or --set optimizer=adamw")
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
+
+
+class _FeaturesAndLogits(nn.Module):
+    """One forward of a :class:`DomainModel` giving both its bottleneck features and its logits."""
+
+    def __init__(self, model: DomainModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.model.features(x)
+        return feats, self.model.head(feats)
 
 
 def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = None,
                  sample_weights: np.ndarray | None = None) -> tuple[DomainModel, dict[str, Any]]:
-    """Train a :class:`DomainModel` on ``ctx.labelled`` (+ target batches for ``term``); see the module doc."""
-    cfg, device = ctx.config, ctx.device
+    """Train a :class:`DomainModel` on ``ctx.labelled`` (+ target batches for ``term``) with the shared
+    loop (:func:`bench.loop.run_steps`); see the module doc."""
+    recipe, device = DomainRecipe.of(ctx.config), ctx.device
     target = require_target(ctx, term.name if term is not None else "source-only")
     torch.manual_seed(ctx.seed)
-    model = DomainModel(encoder.module, encoder.feature_dim, ctx.num_classes, int(cfg["bottleneck_dim"])).to(device)
-    lr, n = float(cfg["lr"]), len(ctx.labelled)
+    model = DomainModel(encoder.module, encoder.feature_dim, ctx.num_classes, recipe.bottleneck_dim).to(device)
+    lr, n = recipe.lr, len(ctx.labelled)
     if term is not None:
         torch.manual_seed(ctx.seed + 1)
-        term.setup(int(cfg["bottleneck_dim"]), ctx.num_classes)
+        term.setup(recipe.bottleneck_dim, ctx.num_classes)
     extra = [m.to(device) for m in (term.modules() if term is not None else [])]
     groups: list[dict[str, Any]] = [{"params": list(model.backbone.parameters()), "lr": lr, "name": "backbone"},
                                      {"params": [*model.bottleneck.parameters(), *model.head.parameters()],
-                                      "lr": lr * float(cfg["head_lr_mult"]), "name": "head"}]
+                                      "lr": lr * recipe.head_lr_mult, "name": "head"}]
     critic_params = [p for m in extra for p in m.parameters() if p.requires_grad]
-    own = cfg.get("critic_optimizer", "shared")  # "adam": the critic learns at its own pace (Adam is
-    if own not in ("shared", "adam"):  # scale-free), the weight then scales only the reversed gradient
-        raise UserError(f"critic_optimizer={own!r} is not known; use --set critic_optimizer=shared or adam")
-    if critic_params and own == "shared":
-        groups.append({"params": critic_params, "lr": lr * float(cfg.get("domain_lr_mult", 10.0)), "name": "critic"})
+    if critic_params and recipe.critic_optimizer == "shared":
+        groups.append({"params": critic_params, "lr": lr * recipe.domain_lr_mult, "name": "critic"})
     for g in groups:
         g["params"] = [p for p in g["params"] if p.requires_grad]
-    opt = _optimizer([g for g in groups if g["params"]], cfg)
-    critic_opt = torch.optim.Adam(critic_params, lr=float(cfg.get("critic_lr", 1e-3))) \
-        if critic_params and own == "adam" else None
-    steps = domain_steps(len(target), cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
-    batch = min(int(cfg["batch_size"]), n)
-    aug = cfg.get("augment", "none")
-    source = TargetBatches(ctx.labelled, encoder, batch, ctx.seed, device, aug, stream=0)
+    optimizers = [_optimizer([g for g in groups if g["params"]], recipe)]
+    if critic_params and recipe.critic_optimizer == "adam":
+        optimizers.append(torch.optim.Adam(critic_params, lr=recipe.critic_lr))
+    steps = domain_steps(len(target), recipe)
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizers[0], _schedule(recipe, steps))
+    batch = min(recipe.batch_size, n)
+    source = TargetBatches(ctx.labelled, encoder, batch, ctx.seed, device, recipe.augment, stream=0)
     use_target = term is not None and term.uses_target
-    targets = TargetBatches(target, encoder, batch, ctx.seed, device, aug) if use_target else None
+    targets = TargetBatches(target, encoder, batch, ctx.seed, device, recipe.augment) if use_target else None
     labels = torch.as_tensor(np.asarray(ctx.labelled.labels), dtype=torch.long)
     weights = None if sample_weights is None else torch.as_tensor(sample_weights, dtype=torch.float32)
-    loss_value = float("nan")
-    for step in range(steps):
+    both = _FeaturesAndLogits(model)
+    fwd, channels_last = prepare(both, device)
+
+    def draw(step: int) -> tuple[int, torch.Tensor, torch.Tensor]:
         model.train()
         for m in extra:
             m.train()
-        if cfg.get("freeze_bn"):
+        if recipe.freeze_bn:
             set_batchnorm_eval(model.backbone)
         xs = source.next()
         idx = torch.as_tensor(source.last)
-        x = torch.cat([xs, targets.next()]) if targets is not None else xs
-        feats = model.features(x)
-        logits = model.head(feats)
-        ns = len(xs)
+        return len(xs), idx, torch.cat([xs, targets.next()]) if targets is not None else xs
+
+    def loss_of(data: tuple[int, torch.Tensor, torch.Tensor], step: int, part: slice) -> torch.Tensor:
+        ns, idx, x = data  # one forward for both domains: BatchNorm normalises the mixed batch
+        feats, logits = fwd(to_device(x, device, channels_last))
         ce = F.cross_entropy(logits[:ns], labels[idx].to(device), reduction="none")
         loss = (ce * weights[idx].to(device)).mean() if weights is not None else ce.mean()
         if term is not None:
             loss = loss + term.loss(DomainBatch(feats[:ns], logits[:ns], feats[ns:], logits[ns:], step / steps))
-        opt.zero_grad(set_to_none=True)
-        if critic_opt is not None:
-            critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if critic_opt is not None:
-            critic_opt.step()
-        sched.step()
-        loss_value = step_done(loss, step, steps, ctx.progress)
+        return loss
+
+    result = run_steps(optimizers, steps, draw, loss_of, device=device, scheduler=sched, progress=ctx.progress)
     stats = 0
-    if not cfg.get("freeze_bn"):  # statistics of the final weights, on batches composed like the training ones
+    if not recipe.freeze_bn:  # statistics of the final weights, on batches composed like the training ones
         stats = reestimate_batchnorm(model, (torch.cat([source.next(), targets.next()]) if targets is not None
-                                             else source.next() for _ in range(int(cfg["stat_batches"]))))
+                                             else source.next() for _ in range(recipe.stat_batches)))
     model.eval()
-    info = {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5), "stat_batches": stats,
+    info = {"steps": steps, "batch_size": batch, "final_loss": round(result.final_loss, 5), "stat_batches": stats,
             "target_pool": len(target)}
     if term is not None:
         info.update(term.info())
-    return model, info
+    return model, info | run_info(fwd is not both, batch, batch)
 
 
 def _digest(values: Any) -> str:
@@ -219,18 +252,16 @@ def _as_fitted(model: DomainModel, encoder: Encoder, ctx: FitContext, info: dict
 
 def source_model(ctx: FitContext) -> tuple[Fitted, DomainModel]:
     """The paired source-only baseline (:func:`train_domain` with no term) and its trained model
-    (shared: copy it before changing it), memoised by :func:`baseline_key`."""
+    (shared: copy it before changing it), memoised in the session's :class:`BaselineMemo`."""
     encoder = ctx.load_encoder(pretrained=True)
-    key = baseline_key(ctx, encoder)
-    if key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key]
+    key, memo = baseline_key(ctx, encoder), BaselineMemo.of(ctx)
+    found = memo.get(key)
+    if found is not None:
+        return found
     model, info = train_domain(ctx, encoder)
     fitted = _as_fitted(model, encoder, ctx, info)
     fitted.predict = _memo_predict(fitted.predict)
-    _MEMO[key] = (fitted, model)
-    while len(_MEMO) > MEMO_SIZE:
-        _MEMO.popitem(last=False)
+    memo.put(key, (fitted, model))
     return fitted, model
 
 

@@ -1,5 +1,6 @@
-"""The domain-adaptation recipe every DA strategy shares (torch-free, so registration modules can
-import it without torch); :mod:`bench.domain.loop` says how each key is used.
+"""The domain-adaptation recipe every DA strategy shares: its defaults and :class:`DomainRecipe`, the
+typed, frozen view the loop reads (torch-free, so registration modules can import it without torch);
+:mod:`bench.domain.loop` says how each key is used.
 
 Defaults follow the papers and Transfer-Learning-Library's conventions (bottleneck 256, critic
 hidden 1024, critic at 10x, DANN lambda ramp with gamma 10), sized so the issue-11 grid runs in
@@ -9,8 +10,11 @@ e.g. ``--set dann.min_steps=1000 --set dann.max_steps=5000 --set dann.target_epo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
+from bench.errors import UserError
 from bench.recipes import RECIPE_DEFAULTS
 
 #: The base recipe of the domain loop. Every key here is part of the paired source-only baseline's
@@ -43,3 +47,60 @@ CRITIC_DEFAULTS: dict[str, Any] = {"domain_weight": 0.3, "gamma": 10.0, "domain_
 
 #: Keys that are the method's own, never part of the baseline's identity.
 BASE_KEYS: tuple[str, ...] = tuple(DOMAIN_DEFAULTS)
+
+
+#: The choices of the recipe's string keys (the first is the default where the key may be absent).
+CHOICES: dict[str, tuple[str, ...]] = {"optimizer": ("sgd", "adamw"), "schedule": ("cosine", "anneal"),
+                                       "critic_optimizer": ("shared", "adam")}
+
+
+@dataclass(frozen=True)
+class DomainRecipe:
+    """The keys :func:`bench.domain.loop.train_domain` reads, typed: built once per run from the merged
+    config by :meth:`of` (other keys are the method's own and stay in the config). ``max_steps`` None:
+    uncapped. ``critic_optimizer``: ``shared`` (the critic in the main optimiser at ``domain_lr_mult``
+    times the backbone's rate) or ``adam`` (its own Adam at ``critic_lr``: Adam is scale-free, so the
+    critic learns at its own pace and the weight scales only the reversed gradient)."""
+
+    lr: float
+    head_lr_mult: float
+    weight_decay: float
+    warmup_frac: float
+    batch_size: int
+    min_steps: int
+    max_steps: int | None
+    target_epochs: float
+    bottleneck_dim: int
+    stat_batches: int
+    freeze_bn: bool
+    augment: str
+    optimizer: str
+    schedule: str
+    critic_optimizer: str = "shared"
+    domain_lr_mult: float = 10.0
+    critic_lr: float = 1e-3
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> DomainRecipe:
+        """The recipe in ``config`` (a key left out takes :data:`DOMAIN_DEFAULTS`' value, or the field's
+        default); a value of the wrong type or an unknown choice is a one-line UserError naming the key."""
+        values = {f.name: _typed(f.name, config.get(f.name, DOMAIN_DEFAULTS.get(f.name, f.default)), str(f.type))
+                  for f in fields(cls)}
+        return cls(**values)
+
+
+def _typed(key: str, raw: Any, kind: str) -> Any:
+    try:
+        if kind == "bool":
+            return bool(raw)
+        if kind == "int | None":
+            return int(raw) if raw else None
+        if kind == "str":
+            value = str(raw)
+            if key in CHOICES and value not in CHOICES[key]:
+                raise UserError(f"{key}={raw!r} is not known; use " + " or ".join(f"--set {key}={c}"
+                                                                                 for c in CHOICES[key]))
+            return value
+        return {"int": int, "float": float}[kind](raw)
+    except (TypeError, ValueError):
+        raise UserError(f"{key}={raw!r} is not a valid {kind.split()[0]}; set it with --set {key}=VALUE") from None

@@ -57,6 +57,8 @@ class CellJob:
     #: the strategy's spec: its ``tunable`` grid drives ``--tune`` (cross-validation inside the budget)
     spec: Any = None
     progress: Callable[[str], None] = lambda message: None
+    #: what the group's cells share (``FitContext.shared``: the DA baseline memo)
+    shared: dict[str, Any] | None = None
 
 
 def baseline_metrics(baseline: Fitted, task: Any, test: Any, target_test: Any,
@@ -98,6 +100,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
         task_name=task.name, classes=list(task.classes), extra=task.extra, labelled=labelled,
         unlabelled_target=target, config=dict(cell.config), seed=cell.seed, device=job.device,
         load_encoder=job.load_encoder, features=features, encoder_meta=job.encoder_meta, progress=job.progress,
+        shared=job.shared,
     )
     rec["device_info"] = deterministic_settings(job.device)
     start = time.perf_counter()

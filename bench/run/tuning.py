@@ -62,7 +62,7 @@ def with_config(ctx: FitContext, config: Mapping[str, Any], labelled: LabelledSp
         labelled=labelled if labelled is not None else ctx.labelled, unlabelled_target=ctx.unlabelled_target,
         config=dict(config), seed=ctx.seed, device=ctx.device, load_encoder=ctx.load_encoder,
         features=ctx.features, encoder_meta=ctx.encoder_meta, progress=ctx.progress,
-        task_name=ctx.task_name, classes=ctx.classes, extra=ctx.extra,
+        task_name=ctx.task_name, classes=ctx.classes, extra=ctx.extra, shared=ctx.shared,
     )
 
 

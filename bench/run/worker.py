@@ -173,6 +173,7 @@ class GroupState:
         self.reference = session.load_task(ref) if ref else None
         self.manifests = Manifests(group.config.out)
         self.copies = dict(group.content_copies)
+        self.shared: dict[str, Any] = {}  # FitContext.shared: what the group's cells share (the DA baseline memo)
         self.identities = cell_identities(planner, task, group.encoder, group.cells, self.manifests,
                                           self.encoder, self.reference)
 
@@ -221,7 +222,7 @@ class GroupState:
             budget_content_copies=self.copies.get((cell.budget, cell.seed)),
             spec=planner.strategy(cell.strategy),
             timeout=self.group.config.cell_timeout,
-            progress=lambda msg: events("detail", msg),
+            progress=lambda msg: events("detail", msg), shared=self.shared,
         )
         return evaluate_cell(job)
 

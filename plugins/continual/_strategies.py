@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
+from bench.accel import maybe_compile, run_info, to_device, use_channels_last
 from bench.continual.penalties import Anchor, Importance, fisher, mean_one, output_sensitivity
 from bench.continual.spec import StreamInfo
 from bench.encoders import count_parameters, encode, preprocess
 from bench.errors import UserError
+from bench.loop import cosine_lambda, run_steps, set_batchnorm_eval
 from bench.strategies import FitContext
 from bench.tasks import Split
-from bench.training import augment, cosine_lambda, num_steps, set_batchnorm_eval, step_done
+from bench.training import augment, num_steps
 
 
 class _Logits(nn.Module):
@@ -35,6 +37,17 @@ class _Logits(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = x if self.features else self.learner.forward_backbone(x, self.t)
         return self.learner.logits(feats, self.t, self.upto)
+
+
+class _Backbone(nn.Module):
+    """Task ``t``'s backbone forward (the learner's hook), as a module the loop can compile."""
+
+    def __init__(self, learner: Sequential, t: int) -> None:
+        super().__init__()
+        self.learner, self.t = learner, t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.learner.forward_backbone(x, self.t)
 
 
 class Sequential:
@@ -109,30 +122,36 @@ class Sequential:
         opt = torch.optim.AdamW(groups, lr=lr, weight_decay=float(cfg["weight_decay"]))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, round(steps * float(cfg["warmup_frac"]))))
         gen = torch.Generator().manual_seed(self.seed * 1009 + t)
-        order, cursor, loss_value = torch.randperm(n, generator=gen), 0, float("nan")
-        for step in range(steps):
+        order, cursor = torch.randperm(n, generator=gen), 0
+        channels_last = use_channels_last(self.net, self.device)  # the loop's GPU path: channels_last, compile
+        hook = _Backbone(self, t)
+        backbone = maybe_compile(hook)
+
+        def draw(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            nonlocal order, cursor
             self.net.train()
             set_batchnorm_eval(self.net)
             if cursor + batch > n:
                 order, cursor = torch.randperm(n, generator=gen), 0
             idx = order[cursor: cursor + batch]
             cursor += batch
-            xb = augment(data[0][idx], cfg.get("augment", "none"), gen, self.encoder).to(self.device)
-            feats = self.forward_backbone(xb, t)
+            return idx, to_device(augment(data[0][idx], cfg.get("augment", "none"), gen, self.encoder), self.device,
+                                  channels_last)
+
+        def loss_of(drawn: tuple[torch.Tensor, torch.Tensor], step: int, part: slice) -> torch.Tensor:
+            idx, xb = drawn
+            feats = backbone(xb)
             loss = self.task_loss(feats, data[1][idx].to(self.device), data[2][idx].to(self.device), t)
-            loss = loss + self.extra_loss(xb, feats, t, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            self.after_step()
-            loss_value = step_done(loss, step, steps, ctx.progress, f" on task {t}")
+            return loss + self.extra_loss(xb, feats, t, gen)
+
+        result = run_steps([opt], steps, draw, loss_of, device=self.device, scheduler=sched,
+                           after_step=lambda step: self.after_step(), progress=ctx.progress, where=f" on task {t}")
         self.net.eval()
         self.after_task(t, x, y)
         self.learned = t + 1
         trainable, total = count_parameters(self.net)
-        return {"steps": steps, "batch_size": batch, "final_loss": round(loss_value, 5),
-                "trainable_params": trainable, "total_params": total}
+        return {"steps": steps, "batch_size": batch, "final_loss": round(result.final_loss, 5),
+                "trainable_params": trainable, "total_params": total} | run_info(backbone is not hook, batch, batch)
 
     @torch.no_grad()
     def predict(self, t: int, split: Split) -> np.ndarray:

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
 from bench.domain.loop import adapt_batchnorm, source_model
 from bench.encoders import count_parameters
 from bench.errors import UserError
+from bench.loop import prepare, run_steps
 from bench.strategies import FitContext, Fitted
 from bench.training import predict_fn
 
@@ -71,16 +73,13 @@ class Tent:
         probe_inputs = [probe.next() for _ in range(max(1, int(cfg["entropy_probe_batches"])))]
         info: dict[str, Any] = {"source_steps": baseline.info.get("steps"),
                                 "entropy_before": round(mean_entropy(model, probe_inputs), 5)}
-        entropies = []
-        steps = int(cfg["tent_steps"])
-        for step in range(steps):
-            loss = entropy(model(batches.next())).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            entropies.append(float(loss.detach()))
-            if step % 10 == 0 or step == steps - 1:
-                ctx.progress(f"tent step {step + 1}/{steps} entropy {entropies[-1]:.3f}")
+        fwd, channels_last = prepare(model, ctx.device)
+        result = run_steps([opt], int(cfg["tent_steps"]),
+                           lambda step: to_device(batches.next(), ctx.device, channels_last),
+                           lambda x, step, part: entropy(fwd(x)).mean(), device=ctx.device, progress=ctx.progress,
+                           where=" (tent)")
+        entropies = result.losses
+        info.update(run_info(fwd is not model, 0, 0))
         info["entropy_after"] = round(mean_entropy(model, probe_inputs), 5)
         # then target statistics (AdaBN on the adapted weights) for eval-mode prediction
         info["stat_batches"] = adapt_batchnorm(ctx, model, encoder, int(cfg["adapt_images"]),
