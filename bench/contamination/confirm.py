@@ -12,14 +12,16 @@ when its thumbnails correlate
 
 - at ``confirm`` (0.998) or more: a near-lossless copy, whatever the images; or
 - at ``near_correlation`` (0.85) or more when neither side is crowded and neither image is tiny or
-  nearly binary (64 pixels or two grey levels leave too little to weigh); or
+  nearly binary (64 pixels or two grey levels leave too little to weigh), unless a rival (below)
+  is about as close: residual over the rival's above :data:`RIVALLED_RATIO`; or
 - otherwise (a look-alike-prone pair), when registration says so (:func:`registered_correlation`):
   after the best of :data:`SCALES` x :data:`SHIFTS` warps of the query thumbnail, the match
   correlates at :data:`REGISTERED_MIN` or more *and* leaves at most :data:`RESIDUAL_RATIO` of the
-  residual (1 - correlation) that the query's closest other look-alike in the reference leaves
-  (among its :data:`RIVALS` best-correlated neighbours within :data:`DENSITY_RADIUS` bits). An
-  edited copy is far closer to its source than to any other image; a distinct digit is about as
-  close to its second look-alike as to its first.
+  residual (1 - correlation) that the closest other look-alike of either image leaves (its rivals:
+  the :data:`RIVALS` best-correlated of the task's images within :data:`DENSITY_RADIUS` bits,
+  copies of the pair's two images left out). An edited copy is far closer to its source than
+  either is to any other image; a distinct digit is about as close to its second look-alike as
+  to its first.
 
 Everything else within the radius that correlates at 0.95 or more is a ``lookalike``.
 """
@@ -44,10 +46,14 @@ CROWDED_P = 1e-3
 #: Registration: scales (about the centre) and shifts (thumbnail pixels) of the query thumbnail.
 SCALES = (0.95, 1.0, 1.05)
 SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+#: Gaussian smoothing (thumbnail pixels) of both thumbnails before registration.
+SMOOTH = 1.0
 #: A look-alike-prone pair is a copy only at this registered correlation or more ...
 REGISTERED_MIN = 0.97
 #: ... and when its residual is at most this fraction of the query's closest rival's.
 RESIDUAL_RATIO = 0.25
+#: An uncrowded pair at NEAR_CORRELATION is a copy unless its residual exceeds this fraction of a rival's.
+RIVALLED_RATIO = 0.5
 #: How many best-correlated neighbours of the query are registered as rivals.
 RIVALS = 8
 #: Pairs below this plain thumbnail correlation are not registered (no mild edit goes lower).
@@ -109,29 +115,56 @@ def registered_correlation(query: np.ndarray, refs: np.ndarray) -> np.ndarray:
     """The best correlation of any warp of the ``query`` thumbnail with each of ``refs`` ``[M, T, T]``."""
     if not len(refs):
         return np.zeros(0)
+    from scipy.ndimage import gaussian_filter
+
     op = _warp_operator()
-    warps = _unit_rows((op @ query.reshape(-1).astype(np.float64)).reshape(-1, THUMB * THUMB))  # type: ignore[operator]
-    return np.asarray((warps @ _unit_rows(refs).T).max(axis=0))
+    q = gaussian_filter(query.astype(np.float64), SMOOTH, mode="nearest")
+    r = gaussian_filter(refs.astype(np.float64), (0, SMOOTH, SMOOTH), mode="nearest")
+    warps = _unit_rows((op @ q.reshape(-1).astype(np.float64)).reshape(-1, THUMB * THUMB))  # type: ignore[operator]
+    return np.asarray((warps @ _unit_rows(r).T).max(axis=0))
 
 
-def _registered_confirm(qn: np.ndarray, en: np.ndarray, q_thumbs: np.ndarray, ref_thumbs: np.ndarray,
-                        q_phash: np.ndarray, ref_phash: np.ndarray, ref_exact: np.ndarray, within: bool) -> np.ndarray:
-    """Registration verdicts on look-alike-prone pairs, grouped by query (see the module docstring)."""
-    out = np.zeros(len(qn), bool)
+class _Rivals:
+    """Each image's closest look-alikes in the task's pool, after registration (computed once per image)."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.units = _unit_rows(pool.thumbs).astype(np.float32)
+        self.cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def of(self, thumb: np.ndarray, phash: np.uint64, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Registered correlations (descending) of ``thumb``'s best-correlated pool neighbours within
+        :data:`DENSITY_RADIUS` bits, and their exact digests (copies of the image itself left out)."""
+        key = exact.tobytes()
+        if key not in self.cache:
+            near = np.flatnonzero(np.bitwise_count(self.pool.phash ^ phash) <= DENSITY_RADIUS)
+            near = near[~(self.pool.exact[near] == exact).all(axis=1)]
+            plain = self.units[near] @ _unit_rows(thumb[None])[0].astype(np.float32)
+            top = near[np.argsort(-plain, kind="stable")[:RIVALS + 2]]
+            r = registered_correlation(thumb, self.pool.thumbs[top])
+            order = np.argsort(-r, kind="stable")
+            self.cache[key] = r[order], self.pool.exact[top[order]]
+        return self.cache[key]
+
+    def closest_other(self, thumb: np.ndarray, phash: np.uint64, exact: np.ndarray, other: np.ndarray) -> float:
+        """The best registered correlation of a rival that is not a copy of ``other``."""
+        r, ex = self.of(thumb, phash, exact)
+        keep = ~(ex == other).all(axis=1)
+        return float(r[keep][0]) if keep.any() else 0.0
+
+
+def _residual_ratios(qn: np.ndarray, en: np.ndarray, qh, rh, rivals: _Rivals) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's registered correlation, and its residual over that of the closer rival of either image."""
+    r_match, ratio = np.zeros(len(qn)), np.zeros(len(qn))
     for q in np.unique(qn):
         rows = np.flatnonzero(qn == q)
-        near = np.flatnonzero(np.bitwise_count(ref_phash ^ q_phash[q]) <= DENSITY_RADIUS)
-        if within:
-            near = near[near != q]
-        plain = _unit_rows(ref_thumbs[near]) @ _unit_rows(q_thumbs[q:q + 1])[0]
-        rivals = near[np.argsort(-plain, kind="stable")[:RIVALS + len(rows)]]
-        r_match = registered_correlation(q_thumbs[q], ref_thumbs[en[rows]])
-        r_rival = registered_correlation(q_thumbs[q], ref_thumbs[rivals])
-        for j, row in enumerate(rows):
-            other = ~(ref_exact[rivals] == ref_exact[en[row]]).all(axis=1)
-            best_other = r_rival[other].max() if other.any() else 0.0
-            out[row] = r_match[j] >= REGISTERED_MIN and 1 - r_match[j] <= RESIDUAL_RATIO * (1 - best_other)
-    return out
+        r_match[rows] = registered_correlation(qh.thumbs[q], rh.thumbs[en[rows]])
+        for row in rows:
+            e = en[row]
+            best = max(rivals.closest_other(qh.thumbs[q], qh.phash[q], qh.exact[q], rh.exact[e]),
+                       rivals.closest_other(rh.thumbs[e], rh.phash[e], rh.exact[e], qh.exact[q]))
+            ratio[row] = (1 - r_match[row]) / max(1 - best, 1e-9)
+    return r_match, ratio
 
 
 def far_candidates(q_phash: np.ndarray, ref_phash: np.ndarray, radius: int,
@@ -149,12 +182,12 @@ def far_candidates(q_phash: np.ndarray, ref_phash: np.ndarray, radius: int,
     return np.concatenate(qs), np.concatenate(es), np.concatenate(ds)
 
 
-def confirm_pairs(qn: np.ndarray, en: np.ndarray, corr: np.ndarray, qh, rh, density: np.ndarray, confirm: float,
-                  near_correlation: float, within: bool = False, registered_only: bool = False) -> np.ndarray:
+def confirm_pairs(qn: np.ndarray, en: np.ndarray, corr: np.ndarray, qh, rh, pool, confirm: float,
+                  near_correlation: float, registered_only: bool = False) -> np.ndarray:
     """Which candidate pairs ``(qn[i], en[i])`` with thumbnail correlation ``corr[i]`` are copies.
 
     ``qh`` / ``rh``: the query's and the reference's :class:`~bench.contamination.hashing.Hashes`;
-    ``density``: the pHashes among which neighbours are counted, holding both the query and the
+    ``pool``: the Hashes among which neighbours and rivals are found, holding both the query and the
     reference images (all of a task's images: the more, the better the evidence; no labels).
     Pairs with a tiny or nearly binary image, or a crowded side, are confirmed by registration;
     ``registered_only`` (pairs beyond the radius): no other pair is confirmed below ``confirm``."""
@@ -162,15 +195,18 @@ def confirm_pairs(qn: np.ndarray, en: np.ndarray, corr: np.ndarray, qh, rh, dens
     low_info = qh.low_info[qn] | rh.low_info[en]
     ambiguous = ~confirmed & (corr >= near_correlation) & ~low_info
     prone = low_info.copy()
+    rivals = _Rivals(pool)
     if ambiguous.any():
-        n = len(density)
-        q_side = neighbour_counts(qh.phash[qn[ambiguous]], density) - 2  # not itself, not the match
-        e_side = neighbour_counts(rh.phash[en[ambiguous]], density) - 2  # not itself, not the query
+        n = len(pool)
+        q_side = neighbour_counts(qh.phash[qn[ambiguous]], pool.phash) - 2  # not itself, not the match
+        e_side = neighbour_counts(rh.phash[en[ambiguous]], pool.phash) - 2  # not itself, not the query
         crowd = crowded(q_side, n) | crowded(e_side, n)
-        confirmed[ambiguous] = ~crowd & (not registered_only)
         prone[np.flatnonzero(ambiguous)[crowd]] = True
+        clear = np.flatnonzero(ambiguous)[~crowd]
+        if len(clear) and not registered_only:  # a copy unless a third image is about as close
+            confirmed[clear] = _residual_ratios(qn[clear], en[clear], qh, rh, rivals)[1] <= RIVALLED_RATIO
     prone &= ~confirmed & (corr >= REGISTER_FLOOR)
     if prone.any():
-        confirmed[prone] = _registered_confirm(qn[prone], en[prone], qh.thumbs, rh.thumbs, qh.phash, rh.phash,
-                                               rh.exact, within)
+        r_match, ratio = _residual_ratios(qn[prone], en[prone], qh, rh, rivals)
+        confirmed[prone] = (r_match >= REGISTERED_MIN) & (ratio <= RESIDUAL_RATIO)
     return confirmed
