@@ -120,7 +120,7 @@ def registered_correlation(query: np.ndarray, refs: np.ndarray) -> np.ndarray:
     op = _warp_operator()
     q = gaussian_filter(query.astype(np.float64), SMOOTH, mode="nearest")
     r = gaussian_filter(refs.astype(np.float64), (0, SMOOTH, SMOOTH), mode="nearest")
-    warps = _unit_rows((op @ q.reshape(-1).astype(np.float64)).reshape(-1, THUMB * THUMB))  # type: ignore[operator]
+    warps = _unit_rows((op @ q.reshape(-1).astype(np.float64)).reshape(-1, THUMB * THUMB))
     return np.asarray((warps @ _unit_rows(r).T).max(axis=0))
 
 
