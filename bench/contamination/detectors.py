@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bench.contamination.calibration import CHANCE_BUDGET, expected_chance_matches, near_radius
-from bench.contamination.confirm import NEAR_CORRELATION, confirm_pairs
+from bench.contamination.confirm import NEAR_CORRELATION, confirm_pairs, far_candidates
 from bench.contamination.corpus import CorpusIndex, load_index
 from bench.contamination.declared import declared_overlap
 from bench.contamination.hashing import Hashes, hash_images, thumb_correlation
@@ -108,11 +108,12 @@ def _best_pairs(split: str, ids: Sequence[str], reference: str, ref_ids: Sequenc
 
 def _hash_pairs(split: str, ids: Sequence[str], qh: Hashes, reference: str, ref_ids: Sequence[str],
                 rh: Hashes | CorpusIndex, searcher: HashIndex, near_threshold: int, confirm: float,
-                within: bool, density: np.ndarray | None = None,
-                near_correlation: float = NEAR_CORRELATION) -> list[Pair]:
+                within: bool, pool: Hashes | None = None,
+                near_correlation: float = NEAR_CORRELATION, reach: int = -1) -> list[Pair]:
     """Exact, near and look-alike pairs of one query split against one reference (a split or an
-    index). ``density``: the pHashes among which the second check counts neighbours (default: the
-    query and reference images)."""
+    index). ``pool``: the hashes among which the second check finds neighbours and rivals (default:
+    the query and reference images). ``reach``: the cap up to which look-alike-prone pairs beyond the
+    radius are registered (at most ``near_threshold`` rather than the reference's size-chosen radius)."""
     qi, ei = searcher.lookup_exact(qh.exact)
     if within:
         keep = qi != ei
@@ -124,13 +125,19 @@ def _hash_pairs(split: str, ids: Sequence[str], qh: Hashes, reference: str, ref_
     same = (qh.exact[qn] == searcher.exact[en]).all(axis=1) if len(qn) else np.zeros(0, bool)
     qn, en, dn = qn[~same], en[~same], dn[~same]
     if isinstance(rh, Hashes):  # every in-task match is confirmed by the thumbnails (see confirm.py)
-        if density is None:
-            density = qh.phash if within else np.concatenate([qh.phash, rh.phash])
+        if pool is None:
+            pool = qh if within else Hashes.concat([qh, rh])
         corr = thumb_correlation(qh.thumbs[qn], rh.thumbs[en]) if len(qn) else np.zeros(0)
-        confirmed = confirm_pairs(qn, en, corr, qh.phash, rh.phash, density, confirm, near_correlation,
-                                  qh.low_info[qn] | rh.low_info[en])
+        confirmed = confirm_pairs(qn, en, corr, qh, rh, pool, confirm, near_correlation)
         keep = confirmed | (corr >= LOOKALIKE_CORRELATION)
         qn, en, dn, corr, confirmed = qn[keep], en[keep], dn[keep], corr[keep], confirmed[keep]
+        # beyond the radius, up to the cap: only copies that registration (or 0.998) confirms
+        fq, fe, fd = far_candidates(qh.phash, rh.phash, near_threshold, reach)
+        if len(fq):
+            fc = thumb_correlation(qh.thumbs[fq], rh.thumbs[fe])
+            ok = confirm_pairs(fq, fe, fc, qh, rh, pool, confirm, near_correlation, registered_only=True)
+            qn, en, dn = np.r_[qn, fq[ok]], np.r_[en, fe[ok]], np.r_[dn, fd[ok]]
+            corr, confirmed = np.r_[corr, fc[ok]], np.r_[confirmed, np.ones(int(ok.sum()), bool)]
     else:  # a pretraining index keeps no pixels: a low-information match cannot be confirmed
         corr = None
         confirmed = ~(qh.low_info[qn] | rh.low_info[en])
@@ -200,14 +207,14 @@ def task_report(
     plan = {"test": ["train", "test"]}
     if "target_test" in splits:
         plan["target_test"] = ["train"] + (["target_train"] if "target_train" in splits else []) + ["target_test"]
-    density = np.concatenate([h.phash for h in hashes.values()])  # where the second check counts neighbours
+    pool = Hashes.concat(list(hashes.values()))  # where the second check finds neighbours and rivals
     pairs: list[Pair] = []
     for q, refs in plan.items():
         ids = splits[q].ids
         for ref in refs:
             within = ref == q
             pairs += _hash_pairs(q, ids, hashes[q], ref, splits[ref].ids, hashes[ref], searchers[ref],
-                                 radius[ref], confirm_correlation, within, density)
+                                 radius[ref], confirm_correlation, within, pool, reach=near_threshold)
             if features is not None and q in features and ref in features:
                 pairs += _embedding_pairs(q, ids, features[q], ref, splits[ref].ids, features[ref],
                                           embedding_threshold, within)
