@@ -6,19 +6,19 @@ target sample (rows sum to 1), ``H`` the entropy in nats (``0 log 0 = 0``), ``w`
 ratios of :func:`bench.domain.select.density_ratios` and ``l = 1 - correct`` the 0-1 losses of
 the source validation items.
 
-=========  ==================================================================  ============================
-name       score (higher = better)                                             source
-=========  ==================================================================  ============================
-source     ``mean(correct)``: accuracy on the source validation set            plain validation
-iwv        ``1 - sum(w l) / sum(w)``                                           Sugiyama et al. 2007
-dev        ``1 - DEV risk(l, w)`` (control variate, clipped to [0, 1])         You et al. 2019
-devn       ``1 - DEV risk(l, w / max(w))``: DEV on max-normalised weights      Musgrave et al. 2022
-entropy    ``-mean_i H(P_i)``: minus the mean prediction entropy               Morerio et al. 2018
-im         ``H(mean_i P_i) - mean_i H(P_i)``: information maximisation          Liang et al. 2020 (SHOT)
-bnm        ``||P||_* / n``: nuclear norm of the prediction matrix               Cui et al. 2020
-classami   ``AMI(k-means(features, k = K, seeded), argmax P)``                  Musgrave et al. 2022
-snd        ``mean_i H(softmax_{j != i}(cos(P_i, P_j) / 0.05))``                 Saito et al. 2021
-=========  ==================================================================  ============================
+=========  ==============================================================  ========================
+name       score (higher = better)                                         source
+=========  ==============================================================  ========================
+source     ``mean(correct)``: accuracy on the source validation set        plain validation
+iwv        ``1 - sum(w l) / sum(w)``                                       Sugiyama et al. 2007
+dev        ``1 - DEV risk(l, w)`` (control variate, clipped to [0, 1])     You et al. 2019
+devn       ``1 - DEV risk(l, w / max(w))``: DEV on max-normalised weights  Musgrave et al. 2022
+entropy    ``-mean_i H(P_i)``: minus the mean prediction entropy           Morerio et al. 2018
+im         ``H(mean_i P_i) - mean_i H(P_i)``: information maximisation     Liang et al. 2020 (SHOT)
+bnm        ``||P||_* / n``: nuclear norm of the prediction matrix          Cui et al. 2020
+classami   ``AMI(k-means(features, k = K, seeded), argmax P)``             Musgrave et al. 2022
+snd        ``mean_i H(softmax_{j != i}(cos(P_i, P_j) / 0.05))``            Saito et al. 2021
+=========  ==============================================================  ========================
 
 Torch-free: numpy, scipy and scikit-learn only. The density ratios and the IWV/DEV risks are
 :mod:`bench.domain.select`'s; nothing here re-estimates them.
