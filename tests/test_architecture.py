@@ -17,7 +17,8 @@ CORE = ROOT / "bench"
 TORCH_FREE = ("bench", "bench.run", "bench.run.plan", "bench.run.budgets", "bench.run.tunables",
               "bench.run.compatibility", "bench.specs", "bench.registry", "bench.plugins", "bench.cli",
               "bench.hookspecs", "bench.errors", "bench.extras", "bench.loading", "bench.recipes", "bench.domain",
-              "bench.domain.recipe", "bench.continual", "bench.episodes", "bench.report")
+              "bench.domain.recipe", "bench.domain.validators", "bench.domain.selection", "bench.continual",
+              "bench.episodes", "bench.report")
 MODEL_PACKAGES = ("torch", "torchvision", "timm", "open_clip", "peft")
 
 
@@ -121,7 +122,8 @@ LAYERS = {
     "bench.accel": 1, "bench.probe": 1, "bench.weights": 1,
     "bench.run": 2, "bench.run.plan": 2, "bench.run.compatibility": 2, "bench.run.budgets": 2,
     "bench.run.tunables": 2, "bench.run.records": 2,
-    "bench.domain": 2, "bench.continual": 2, "bench.continual.spec": 2, "bench.continual.penalties": 2,
+    "bench.domain": 2, "bench.domain.validators": 2, "bench.domain.selection": 2,
+    "bench.continual": 2, "bench.continual.spec": 2, "bench.continual.penalties": 2,
     "bench.episodes": 2, "bench.episodes.spec": 2, "bench.contamination": 2,
     "bench.run.runner": 3, "bench.run.executors": 3, "bench.run.worker": 3, "bench.run.cell": 3,
     "bench.run.tuning": 3, "bench.run.features": 3, "bench.run.forgetting": 3, "bench.run.deadline": 3,

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import bench
-from bench.domain.select import density_ratios, dev_risk, effective, iwv_risk, resolve_criterion, score, weight_summary
+from bench.domain.select import density_ratios, dev_risk, effective, iwv_risk, score, weight_summary
+from bench.domain.selection import CRITERIA, resolve_criterion
 from bench.errors import UserError
 from bench.specs import TaskSpec
 from bench.tasks import ArraySplit, TaskData
@@ -110,8 +111,10 @@ def test_criterion_defaults_and_refusals():
     assert resolve_criterion("IWV", [True], ["a->b"]) == "iwv"
     with pytest.raises(UserError, match="target test labels"):
         resolve_criterion("oracle-target", [True], ["a->b"])
-    with pytest.raises(UserError, match="'mystery' is unknown"):
+    with pytest.raises(UserError, match="'mystery' is unknown; use one of source, iwv, dev, devn, entropy, im, "
+                       "bnm, classami, snd "):
         resolve_criterion("mystery", [True], ["a->b"])
+    assert [resolve_criterion(c, [True], ["a->b"]) for c in CRITERIA] == list(CRITERIA)
     with pytest.raises(UserError, match="needs a shifted task.*digits"):
         resolve_criterion("dev", [False], ["digits"])
 
@@ -131,19 +134,28 @@ class _Hidden(ArraySplit):
         raise AssertionError("the target split's own fingerprint hashes labels")
 
 
-class SealedShift:
-    @staticmethod
-    @bench.hookimpl
-    def bench_register_tasks():
-        def load(request):
-            base = request.resolve("toy-blobs")
-            pool = base.train.images(range(len(base.train)))
-            target = _Hidden([f"t{i}" for i in range(len(pool))], 255 - np.stack(pool), [0] * len(pool))
-            return TaskData(name=request.name, classes=base.classes, train=base.train, test=base.test,
-                            target_train=target, target_test=target, source_domain="a", target_domain="b",
-                            native_size=16)
+def _sealed(shift, what):
+    class Sealed:
+        @staticmethod
+        @bench.hookimpl
+        def bench_register_tasks():
+            def load(request):
+                base = request.resolve("toy-blobs")
+                pool = base.train.images(range(len(base.train)))
+                target = _Hidden([f"t{i}" for i in range(len(pool))], shift(np.stack(pool)), [0] * len(pool))
+                return TaskData(name=request.name, classes=base.classes, train=base.train, test=base.test,
+                                target_train=target, target_test=target, source_domain="a", target_domain="b",
+                                native_size=16)
 
-        return [TaskSpec(name="toy-sealed", description="toy-blobs -> inverted, labels sealed", loader=load)]
+            return [TaskSpec(name="toy-sealed", description=f"toy-blobs -> {what}, labels sealed", loader=load)]
+
+    return Sealed
+
+
+#: toy-blobs -> inverted images: kNN and a 2-step fine-tune predict one class on this target
+SealedShift = _sealed(lambda x: 255 - x, "inverted")
+#: toy-blobs -> mirrored images: kNN's target predictions stay spread over the classes
+SealedMirror = _sealed(lambda x: x[:, :, ::-1].copy(), "mirrored")
 
 
 def _tune_args(tmp_path, **over):
@@ -161,12 +173,13 @@ def test_bench_tune_scores_a_shifted_task_by_dev_without_reading_target_labels(t
     from bench.plugins import load_plugins
 
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
-    plugins = load_plugins(extra=[("sealed", SealedShift)])
+    plugins = load_plugins(extra=[("sealed", SealedMirror)])
     assert cmd_tune(_tune_args(tmp_path), plugins) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["criterion"] == "dev" and "deep embedded validation" in report["metric"]
-    # the inverted target is separable from the source: the task falls back to iwv and says why
+    # where the target is separable from the source the task falls back to iwv and says why
     assert report["criterion_used"]["toy-sealed"] in ("dev", "iwv")
+    assert all(row["veto"] is None for row in report["candidates"])
     if report["criterion_used"]["toy-sealed"] == "iwv":
         assert "extrapolate" in report["carve_out"]["density_ratio"]["note"]
     ratio = report["carve_out"]["density_ratio"]
@@ -218,8 +231,10 @@ def test_adapted_ratio_features_use_each_cells_fine_tuned_encoder(tmp_path, with
     plugins = load_plugins(extra=[("sealed", SealedShift)])
     args = _tune_args(tmp_path, strategy="finetune", option=["lr=1e-3,1e-2"], criterion="iwv",
                       ratio_features="adapted", set_options=["min_steps=2", "max_steps=2"])
-    assert cmd_tune(args, plugins) == 0
+    with pytest.raises(UserError, match="every candidate that ran collapsed"):  # 2 steps: one class on the target
+        cmd_tune(args, plugins)
     report = json.loads((tmp_path / "report.json").read_text())
+    assert report["chosen"] is None and all(row["veto"] for row in report["candidates"])
     assert report["density_ratio"]["features"].startswith("adapted")
     assert "density_ratio" not in report["carve_out"]
     summaries = [row["density_ratio"]["toy-sealed"][0] for row in report["candidates"]]
@@ -249,3 +264,83 @@ def test_choose_defaults_has_a_dev_entry_per_da_method_over_three_shifts():
         assert [o.split("=")[0] for o in args.option] == [knob] and len(args.option[0].split(",")) == 3
     with pytest.raises(SystemExit, match="unknown"):
         module.run(Path("/nonexistent"), ["nope"])
+
+
+class Planted:
+    """A planted pair of candidates, given the true source labels by id (the test's oracle): with
+    ``collapse`` it is right on every source validation item and predicts class 0 for every target
+    item; without, it errs on every other validation item and spreads its target predictions evenly."""
+
+    def __init__(self, truth):
+        self.truth = truth
+
+    def fit(self, ctx):
+        from bench.strategies import Fitted
+
+        k, collapse = ctx.num_classes, ctx.config["collapse"]
+
+        def predict(split):
+            if split.ids[0] not in self.truth:  # the sealed task's target items
+                return np.zeros(len(split), dtype=int) if collapse else np.arange(len(split)) % k
+            pred = np.array([self.truth[i] for i in split.ids])
+            if not collapse:
+                pred[::2] = (pred[::2] + 1) % k
+            return pred
+
+        return Fitted(predict=predict, trainable_params=0, total_params=0)
+
+
+def _planted_strategy(truth):
+    class PlantedCollapse:
+        @staticmethod
+        @bench.hookimpl
+        def bench_register_strategies():
+            from bench.specs import StrategySpec
+
+            return [StrategySpec(name="planted", description="collapses on the target when asked", kind="features",
+                                 loader=lambda: Planted(truth), defaults={"collapse": 0})]
+
+    return PlantedCollapse
+
+
+@pytest.mark.parametrize("criterion", ["source", "iwv"])
+def test_the_collapse_guard_vetoes_a_candidate_the_criterion_prefers(tmp_path, with_plugins, monkeypatch, criterion):
+    """Guards issue 21: source accuracy and IWV prefer the candidate whose target predictions are
+    all one class; the guard (1.0 effective classes, at most half of 3) vetoes it, says so in the
+    report, and the choice is the other one. Every validator's score and the histogram are kept."""
+    from bench.cli.tune import cmd_tune
+    from bench.loading import TaskLoader
+    from bench.plugins import load_plugins
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    blobs = TaskLoader(load_plugins(), None).load("toy-blobs").train
+    truth = dict(zip(blobs.ids, np.asarray(blobs.labels).tolist(), strict=True))
+    plugins = load_plugins(extra=[("sealed", SealedShift), ("planted", _planted_strategy(truth))])
+    args = _tune_args(tmp_path, strategy="planted", option=["collapse=1,0"], criterion=criterion)
+    assert cmd_tune(args, plugins) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    bad, good = report["candidates"]
+    assert bad["values"] == {"collapse": 1} and bad["mean"] > good["mean"]
+    assert bad["source_mean"] == 1.0 and good["source_mean"] == 0.5
+    (guard,) = bad["collapse_guard"]["toy-sealed"]
+    k = len(guard["histogram"])
+    assert guard["effective_classes"] == 1.0 and guard["collapsed"] and guard["histogram"][1:] == [0] * (k - 1)
+    assert guard["threshold"] == k / 2 and bad["veto"].startswith("toy-sealed cell 0: target predictions collapsed")
+    (kept,) = good["collapse_guard"]["toy-sealed"]
+    assert not kept["collapsed"] and kept["effective_classes"] > k / 2 and good["veto"] is None
+    assert report["chosen"] == {"collapse": 0}
+    (scores,) = bad["validators"]["toy-sealed"]
+    assert set(scores) == set(CRITERIA) and scores[criterion] == bad["mean"]
+    assert scores["entropy"] == 0.0 and scores["im"] == 0.0 == good["validators"]["toy-sealed"][0]["entropy"]
+    assert report["validators"]["higher_is_better"] is True and "at most 0.5 x classes" in report["collapse_guard"]
+
+
+def test_an_unknown_criterion_is_one_line_naming_the_valid_ones(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bench", "tune", "knn", "--task", "toy-blobs", "--encoder", "toy-cnn",
+                          "--criterion", "mystery", "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+    assert "source, iwv, dev, devn, entropy, im, bnm, classami, snd" in out.stderr

@@ -12,12 +12,9 @@ place of the test split; the choice is the best mean validation accuracy over ta
 seeds (ties: the current default, else the first candidate). The test split and target labels are
 never read (shifted tasks keep their unlabelled target images, which strategies may use anyway).
 
-``--criterion`` says what "best" means: ``source`` (validation accuracy, the default for unshifted
-tasks) or a label-free estimate of the TARGET accuracy (:mod:`bench.domain.select`): ``iwv`` or ``dev``
-(the default when every task is shifted), the validation items' 0-1 losses re-weighted by density
-ratios of encoder features (validation set against the unlabelled target pool; a task whose ratios
-average below 0.2 is scored by iwv: :func:`bench.domain.select.effective`). The report keeps both
-numbers per candidate. The target pool reaches the cells as a split whose labels raise.
+``--criterion`` says what "best" means: a validator of :mod:`bench.domain.validators`, chosen and
+guarded by :mod:`bench.domain.selection` (every validator's score and the collapse guard are kept
+per cell of a shifted task). The target pool reaches the cells as a split whose labels raise.
 """
 
 from __future__ import annotations
@@ -36,7 +33,8 @@ import numpy as np
 
 from bench.cli.options import csv_list, parse_value
 from bench.cli.run import _parse_set
-from bench.domain.select import choose_domain_C, density_ratios
+from bench.domain import selection
+from bench.domain.select import fitted_ratios
 from bench.errors import UserError
 from bench.run.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
 from bench.tasks import Split
@@ -66,12 +64,10 @@ def add_tune_parser(sub: Any) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--resolution", default="auto")
     t.add_argument("--data-dir")
-    t.add_argument("--criterion", default="auto", metavar="source|iwv|dev",
-                   help="what the choice maximises: source = validation accuracy (default for unshifted tasks); "
-                        "iwv = importance-weighted validation (Sugiyama 2007), dev = deep embedded validation "
-                        "(You 2019; default for shifted A->B tasks; a task whose density ratios average below 0.2 "
-                        "is scored by iwv): label-free estimates of target accuracy from the validation losses "
-                        "and density ratios to the unlabelled target pool")
+    t.add_argument("--criterion", default="auto", metavar="|".join(selection.CRITERIA),
+                   help="what the choice maximises (higher = better; docs/defaults.md): source = validation accuracy "
+                        "(default for unshifted tasks), dev (default for shifted A->B tasks), or another label-free "
+                        "validator; a candidate whose target predictions use at most half the classes is vetoed")
     t.add_argument("--ratio-features", default="frozen", choices=("frozen", "adapted"),
                    help="features of the density ratios for iwv/dev: frozen = the pre-trained encoder's (feature "
                         "cache, one domain classifier per task, default); adapted = each candidate's fine-tuned "
@@ -145,15 +141,21 @@ class UnlabelledPool(Split):
         return self._fingerprint
 
 
-class _Recording:
-    """A strategy whose fitted model's predictions on the validation set are kept (for the 0-1
-    losses) and, with ``pool`` given, the adapted encoder's features of the validation set and of
-    (a fixed sample of) the target pool (for ``--ratio-features adapted``)."""
+def target_sample(n: int) -> np.ndarray:
+    """Positions of the fixed target sample (at most :data:`ADAPTED_TARGET_ITEMS` of ``n``)."""
+    return np.sort(np.random.default_rng(CARVE_SEED).permutation(n)[:ADAPTED_TARGET_ITEMS])
 
-    def __init__(self, inner: Any, validation: Split, pool: Split | None, device: str) -> None:
-        self.inner, self.validation, self.pool, self.device = inner, validation, pool, device
+
+class _Recording:
+    """A strategy whose fitted model's predictions on the validation set (0-1 losses) and, with
+    ``target``, on the fixed target sample (validators, collapse guard) are kept; with ``pool``, the
+    adapted encoder's features of both (``--ratio-features adapted``)."""
+
+    def __init__(self, inner: Any, validation: Split, pool: Split | None, device: str, target: bool = False) -> None:
+        self.inner, self.validation, self.pool, self.device, self.target = inner, validation, pool, device, target
         self.seen: list[np.ndarray] = []
         self.features: tuple[np.ndarray, np.ndarray] | None = None
+        self.target_pred: np.ndarray | None = None
 
     def fit(self, ctx: Any) -> Any:
         fitted = self.inner.fit(ctx)
@@ -161,32 +163,30 @@ class _Recording:
         if pool is not None and fitted.encoder is not None:
             from bench.encoders import encode
 
-            picked = np.sort(np.random.default_rng(CARVE_SEED).permutation(len(pool))[:ADAPTED_TARGET_ITEMS])
+            picked = target_sample(len(pool))
             self.features = (encode(fitted.encoder, self.validation.images, len(self.validation), self.device),
                              encode(fitted.encoder, lambda pos: pool.images([int(picked[i]) for i in pos]),
                                     len(picked), self.device))
         ids = list(self.validation.ids)
+        unlabelled = ctx.unlabelled_target
+        sample = unlabelled.subset(target_sample(len(unlabelled)).tolist()) if self.target else None
 
         def predict(split: Any) -> np.ndarray:
             pred = np.asarray(fitted.predict(split))
             if list(split.ids) == ids:
                 self.seen.append(pred)
+                if sample is not None and self.target_pred is None:
+                    self.target_pred = np.asarray(fitted.predict(sample))
             return pred
 
         return dataclasses.replace(fitted, predict=predict)
 
 
-def _ratios(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
-    C = choose_domain_C(source, target, seed=CARVE_SEED)
-    return density_ratios(source, target, C=C, seed=CARVE_SEED), C
-
-
 def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]],
-            frozen: dict[str, tuple[np.ndarray, float]]) -> list[tuple[float | None, Any, Any]]:
-    """Per (budget, seed) cell with ``options``, run as ``bench run`` runs cells: validation accuracy,
-    per-item correctness and (criteria iwv/dev) the density ratios with their domain C. Ratios of
-    frozen features are computed once per task into ``frozen``; ``--ratio-features adapted`` uses
-    each cell's fitted encoder (frozen when the strategy keeps the encoder as it was)."""
+            frozen: dict[str, tuple[np.ndarray, float, np.ndarray]]) -> list[selection.Cell]:
+    """Per (budget, seed) cell with ``options``, run as ``bench run`` runs cells: a ``selection.Cell``.
+    Frozen ratios and target features are computed once per task into ``frozen``; ``--ratio-features
+    adapted`` uses each cell's fitted encoder (frozen when the strategy keeps the encoder as it was)."""
     from bench.run.device import resolve_device
     from bench.run.plan import Planner, RunConfig
     from bench.run.worker import CellGroup, GroupState, Session
@@ -204,25 +204,27 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
         device = resolve_device(cfg.device)
         state = GroupState(CellGroup(task.name, args.encoder, tuple(cells), cfg, device),
                            Session(plugins, planner, lambda name: task))
-        target = args.criterion != "source"
-        out_cells: list[tuple[float | None, Any, Any]] = []
+        target = task.target_train is not None
+        out_cells: list[selection.Cell] = []
         for cell in cells:
             adapted = task.target_train if target and args.ratio_features == "adapted" else None
-            recording = _Recording(state.strategies[args.strategy], task.test, adapted, device)
+            recording = _Recording(state.strategies[args.strategy], task.test, adapted, device, target)
             state.strategies[args.strategy] = recording
             record = state.run(cell)
             state.strategies[args.strategy] = recording.inner
             if record.get("status") != "ok" or len(recording.seen) != 1:
-                out_cells.append((None, None, None))
+                out_cells.append((None, None, None, None, None))
                 continue
-            ratios = None
+            ratios, feats = None, None
             if recording.features is not None:
-                ratios = _ratios(*recording.features)
+                ratios, feats = fitted_ratios(*recording.features, seed=CARVE_SEED), recording.features[1]
             elif target:
                 if task.name not in frozen:
-                    frozen[task.name] = _ratios(state.features(task.test), state.features(task.target_train))
-                ratios = frozen[task.name]
-            out_cells.append((record["metrics"]["accuracy"], recording.seen[0] == np.asarray(task.test.labels), ratios))
+                    val, pool = state.features(task.test), state.features(task.target_train)
+                    frozen[task.name] = (*fitted_ratios(val, pool, seed=CARVE_SEED), pool[target_sample(len(pool))])
+                ratios, feats = frozen[task.name][:2], frozen[task.name][2]
+            out_cells.append((record["metrics"]["accuracy"], recording.seen[0] == np.asarray(task.test.labels), ratios,
+                              recording.target_pred, feats))
     return out_cells
 
 
@@ -242,16 +244,16 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
                         f"--option KEY=V1,V2,... or tune one of: {supported}")
     fixed = [(args.strategy, k, v) for _, k, v in (_parse_set(s) for s in args.set_options)]
     names = csv_list(args.task)
-    if str(args.criterion).strip().lower().startswith("oracle"):  # refused before anything is loaded
-        da_select.resolve_criterion(args.criterion, [], [])
+    if args.criterion not in (None, "", "auto"):  # an unknown or oracle criterion is refused before loading
+        selection.resolve_criterion(args.criterion, [], [])
     load = TaskLoader(plugins, args.data_dir).load
     tasks = [load(name) for name in names]
-    args.criterion = da_select.resolve_criterion(args.criterion, [t.target_train is not None for t in tasks], names)
+    args.criterion = selection.resolve_criterion(args.criterion, [t.target_train is not None for t in tasks], names)
     published = parse_budgets(args.published_budgets)
     grid_list = candidates(grid)
     rows: list[dict[str, Any]] = [{"values": values, "source_scores": {}, "scores": {}} for values in grid_list]
     carve_out: dict[str, Any] = {}
-    frozen: dict[str, tuple[np.ndarray, float]] = {}
+    frozen: dict[str, tuple[np.ndarray, float, np.ndarray]] = {}
     used: dict[str, str] = {}
     for task in tasks:
         carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
@@ -259,36 +261,39 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
             cells_of.append(cells := _scores(args, plugins, carved, opts, frozen))
-            row["source_scores"][task.name] = [acc for acc, _, _ in cells]
-            if args.criterion != "source" and args.ratio_features == "adapted":
+            row["source_scores"][task.name] = [cell[0] for cell in cells]
+            if task.target_train is not None and args.ratio_features == "adapted":
                 row.setdefault("density_ratio", {})[task.name] = [
-                    None if r is None else {**da_select.weight_summary(r[0]), "domain_C": r[1]} for _, _, r in cells]
-        used[task.name], why = da_select.effective(args.criterion, [r[0] for cs in cells_of for _, _, r in cs if r])
+                    None if c[2] is None else {**da_select.weight_summary(c[2][0]), "domain_C": c[2][1]} for c in cells]
+        used[task.name], why = da_select.effective(args.criterion, [c[2][0] for cs in cells_of for c in cs if c[2]])
         if why:
             print(f"bench tune: {task.name}: {why}", file=sys.stderr)
         for row, cells in zip(rows, cells_of, strict=True):
-            row["scores"][task.name] = [None if c is None else round(da_select.score(
-                used[task.name], c, None if r is None else r[0]), 6) for _, c, r in cells]
+            selection.record_task(row, task.name, used[task.name], cells, task.num_classes, CARVE_SEED,
+                                  shifted=task.target_train is not None)
             print(f"{task.name} {row['values']}: {used[task.name]} {row['scores'][task.name]}", flush=True)
         if task.name in frozen:
-            w, C = frozen[task.name]
+            w, C, _ = frozen[task.name]
             carve_out[task.name]["density_ratio"] = {**da_select.weight_summary(w), "domain_C": C, "note": why}
+    kept = selection.summarise(rows)
     for row in rows:
-        for key, field in (("mean", "scores"), ("source_mean", "source_scores")):
-            every = [s for scores in row[field].values() for s in scores]
-            row[key] = None if any(s is None for s in every) else round(float(np.mean(every)), 6)
+        if row["veto"]:
+            print(f"bench tune: {json.dumps(row['values'])} vetoed: {row['veto']}", file=sys.stderr)
     if all(r["mean"] is None for r in rows):
         raise UserError(f"bench tune: every candidate of {args.strategy!r} failed")
-    best = choose(grid_list, [r["mean"] for r in rows], spec.defaults)
+    refused = selection.refusal(rows)
+    best = None if refused else choose(grid_list, kept, spec.defaults)
     report = {"strategy": args.strategy, "encoder": args.encoder, "tasks": [t.name for t in tasks],
               "option_grid": {k: list(v) for k, v in grid.items()}, "fixed": {k: v for _, k, v in fixed},
-              "budgets": args.budgets, "seeds": args.seeds, **da_select.describe(args.criterion, args.ratio_features),
+              "budgets": args.budgets, "seeds": args.seeds, **selection.describe(args.criterion, args.ratio_features),
               "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
-              "criterion_used": used, "candidates": rows, "chosen": grid_list[best]}
+              "criterion_used": used, "candidates": rows, "chosen": None if best is None else grid_list[best]}
     out = Path(args.out or f"tune-{args.strategy}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
+    if refused:
+        raise UserError(f"{refused} (report: {out})")
     for row in rows:
         print(f"{json.dumps(row['values'])}: mean {'/'.join(sorted(set(used.values())))} score {row['mean']} "
               f"(validation accuracy {row['source_mean']})")
-    print(f"chosen by {'/'.join(sorted(set(used.values())))}: {json.dumps(grid_list[best])} (written to {out})")
+    print(f"chosen by {'/'.join(sorted(set(used.values())))}: {json.dumps(report['chosen'])} (written to {out})")
     return 0

@@ -5,8 +5,12 @@
 - :mod:`~bench.domain.terms`: the loss-term contract, gradient reversal, the critic, the
   adversarial term (DANN; CDAN builds on it).
 - :mod:`~bench.domain.recipe`: the recipe every DA strategy shares and its typed view (torch-free).
-- :mod:`~bench.domain.select`: label-free target criteria (density ratios, IWV, DEV) for
-  ``bench tune`` and the ``importance`` strategy (torch-free).
+- :mod:`~bench.domain.select`: density ratios and the IWV/DEV risks, for ``bench tune`` and the
+  ``importance`` strategy (torch-free).
+- :mod:`~bench.domain.validators`: the label-free validators (source, IWV, DEV, DEVN, entropy, IM,
+  BNM, ClassAMI, SND), each a pure function of arrays, higher = better (torch-free).
+- :mod:`~bench.domain.selection`: ``bench tune``'s criterion, the collapse guard and its veto
+  (torch-free).
 
 ``bench.domain.fit_domain`` and the other names below stay importable from this package, the
 path docs/plugins.md documents; they load on first use, so importing the package costs no torch.

@@ -1,4 +1,4 @@
-"""Label-free target criteria for choosing domain-adaptation defaults: density ratios, IWV and DEV.
+"""Density ratios and the importance-weighted risks (IWV, DEV) that label-free target criteria build on.
 
 A default for a shifted task ``A->B`` must be chosen without target labels. The criteria here
 estimate a candidate's *target* risk from its *source* validation losses, re-weighted by the
@@ -30,11 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import UserError
 from bench.probe import l2_normalise
 
-#: criteria ``bench tune --criterion`` accepts (``oracle-target`` is refused: it reads target labels)
-CRITERIA = ("source", "iwv", "dev")
 #: below this mean density ratio DEV's control variate extrapolates: :func:`effective` uses IWV instead
 MIN_COVERAGE = 0.2
 #: the domain classifier's candidate inverse regularisations (chosen by the DOMAIN labels' held-out
@@ -91,6 +88,12 @@ def density_ratios(source_feats: Any, target_feats: Any, C: float | None = None,
     return np.clip(p / (1 - p), 1.0 / max_weight, max_weight)
 
 
+def fitted_ratios(source_feats: Any, target_feats: Any, seed: int = 0) -> tuple[np.ndarray, float]:
+    """:func:`density_ratios` with the domain ``C`` of :func:`choose_domain_C`, and that ``C``."""
+    C = choose_domain_C(source_feats, target_feats, seed=seed)
+    return density_ratios(source_feats, target_feats, C=C, seed=seed), C
+
+
 def iwv_risk(losses: Any, weights: Any) -> float:
     """Importance-weighted validation risk, self-normalised: ``sum(w * l) / sum(w)``."""
     loss, w = _pair(losses, weights)
@@ -126,9 +129,10 @@ def effective(criterion: str, ratios: Sequence[Any]) -> tuple[str, str | None]:
     assumes the ratios average 1 on the source; when some candidate's ratios average below
     :data:`MIN_COVERAGE` the source validation set holds almost no target-like items (the domains
     are nearly separable on these features), DEV would extrapolate from there to ``mean(w) = 1``, and
-    the task is scored by IWV instead (a weighted validation accuracy, close to the plain one)."""
+    the task is scored by IWV instead (a weighted validation accuracy, close to the plain one).
+    Criteria other than ``iwv`` and ``dev`` are returned as they are."""
     low = [float(np.mean(w)) for w in ratios if float(np.mean(w)) < MIN_COVERAGE]
-    if criterion == "source" or not low:
+    if criterion not in ("iwv", "dev") or not low:
         return criterion, None
     what = (f"density ratios average {min(low):.3f} (1 when the source covers the target): the domains are nearly "
             "separable on these features")
@@ -147,37 +151,3 @@ def score(criterion: str, correct: Any, weights: Any | None) -> float:
         raise ValueError(f"criterion {criterion!r} needs density ratios")
     risk = {"iwv": iwv_risk, "dev": dev_risk}[criterion](1.0 - correct, weights)
     return 1.0 - risk
-
-
-def resolve_criterion(requested: str | None, shifted: Sequence[bool], tasks: Sequence[str]) -> str:
-    """The criterion ``bench tune`` uses: ``requested``, or by default ``dev`` when every task is
-    shifted (``A->B``) and ``source`` otherwise. A target criterion on an unshifted task, or one
-    that reads target labels, is refused."""
-    if requested in (None, "", "auto"):
-        return "dev" if shifted and all(shifted) else "source"
-    name = str(requested).strip().lower()
-    if name.startswith("oracle"):
-        raise UserError(f"--criterion {requested}: a default may not be chosen on target test labels; the "
-                        "leaderboard's oracle table shows that upper bound from runs that already happened; "
-                        f"use one of {', '.join(CRITERIA)}")
-    if name not in CRITERIA:
-        raise UserError(f"--criterion {requested!r} is unknown; use one of {', '.join(CRITERIA)} (default: dev "
-                        "for shifted tasks, source otherwise)")
-    unshifted = [t for t, s in zip(tasks, shifted, strict=True) if not s]
-    if name != "source" and unshifted:
-        raise UserError(f"--criterion {name} needs a shifted task (A->B) with unlabelled target images; "
-                        f"{', '.join(unshifted)} has none: use --criterion source")
-    return name
-
-
-def describe(criterion: str, ratio_features: str) -> dict[str, Any]:
-    """What ``bench tune``'s report says about the criterion it used and how the ratios were made."""
-    metric = {"source": "validation accuracy (carve-out of the pool)",
-              "iwv": "importance-weighted validation accuracy (estimated target accuracy, Sugiyama et al. 2007)",
-              "dev": "deep embedded validation accuracy (estimated target accuracy, You et al. 2019)"}[criterion]
-    ratio = None if criterion == "source" else {
-        "features": f"{ratio_features} encoder features, L2-normalised",
-        "classifier": f"logistic regression, balanced, C from {list(DOMAIN_CS)} by 3-fold domain log-loss, "
-                      "5-fold cross-fitted", "clip": MAX_WEIGHT}
-    return {"criterion": criterion, "criterion_rule": "--criterion, else dev when every task is shifted (A->B), "
-            "else source", "metric": metric, "density_ratio": ratio}
