@@ -9,7 +9,7 @@ and its answer, and the ways out (``--weights``, ``HF_ENDPOINT``, ``hf download 
   endpoint), from the Hugging Face hub cache, the torch hub cache, extra folders, else a download.
 - :func:`prefetch`: every encoder of a run resolved before its first cell (``bench run`` calls it).
 - :func:`load_checkpoint` / :func:`load_into`: read a state dict safely, load it with clear errors.
-- :func:`find_cached`, :func:`hub_offline`, :func:`hub_endpoint`, :func:`probe`: the pieces.
+- :func:`find_cached`; and from :mod:`bench.hub`: :func:`hub_offline`, :func:`hub_endpoint`, :func:`probe`.
 
 Hub clients retry for about 50 seconds before admitting there is no network, so nothing uncached
 is handed to them blind: offline by huggingface_hub's own rule (``HF_HUB_OFFLINE`` or
@@ -22,47 +22,36 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.hub import (
+    CONNECT_TIMEOUT_S,
+    DEFAULT_ENDPOINT,
+    TRUE_VALUES,
+    downloaded_from,
+    first_line,
+    hub_answer,
+    hub_endpoint,
+    hub_offline,
+    mirror_set,
+    probe,
+    reachable,
+    remember_endpoint,
+)
 
-#: Seconds the connectivity check may take before the network counts as absent.
-CONNECT_TIMEOUT_S = 3.0
+__all__ = ["CONNECT_TIMEOUT_S", "DEFAULT_ENDPOINT", "TRUE_VALUES", "hub_endpoint", "hub_offline", "mirror_set",
+           "probe", "reachable", "LOADABLE_SUFFIXES", "TIMM_HF_FILES", "WeightSource", "Resolved", "load_checkpoint",
+           "load_into", "timm_hub_source", "missing_message", "torch_hub_checkpoints", "find_cached_source",
+           "find_cached", "resolve_source", "resolve", "prefetch"]
+
 #: Checkpoint formats :func:`load_checkpoint` reads (``weights_only=True``).
 LOADABLE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 #: timm's file names on the Hugging Face hub (``timm/<arch>.<tag>`` repositories), safest format first.
 TIMM_HF_FILES = ("model.safetensors", "pytorch_model.bin")
-#: huggingface_hub's default endpoint (``HF_ENDPOINT`` replaces it).
-DEFAULT_ENDPOINT = "https://huggingface.co"
-#: huggingface_hub's true values for its boolean environment variables (compared upper-cased).
-TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().upper() in TRUE_VALUES
-
-
-def hub_offline() -> bool:
-    """True when the user asked for no network: huggingface_hub's rule, read now
-    (``HF_HUB_OFFLINE``, else ``TRANSFORMERS_OFFLINE``), or ``BENCH_OFFLINE``."""
-    env = os.environ
-    return _true(env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE")) or _true(env.get("BENCH_OFFLINE"))
-
-
-def hub_endpoint() -> str:
-    """The endpoint downloads go to: ``HF_ENDPOINT`` (a mirror), else https://huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
-
-
-def mirror_set() -> bool:
-    """Whether ``HF_ENDPOINT`` names a mirror (then plain-URL fallbacks are not tried)."""
-    return bool(os.environ.get("HF_ENDPOINT", "").strip())
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -83,7 +72,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             sd = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle that would run code is refused here (weights_only=True)
-        raise UserError(f"cannot read weights file {str(p)!r}: {type(exc).__name__}: {_first_line(exc)}; "
+        raise UserError(f"cannot read weights file {str(p)!r}: {type(exc).__name__}: {first_line(exc)}; "
                         "only plain tensors are loaded (weights_only=True)") from None
     for key in ("state_dict", "model", "module", "model_state_dict"):
         if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
@@ -139,7 +128,7 @@ class Resolved:
     repo: str | None = None
     file: str | None = None
     revision: str | None = None  # the commit, when the hub cache says it
-    endpoint: str | None = None  # the endpoint downloaded from (None: not downloaded by this run)
+    endpoint: str | None = None  # the endpoint it was downloaded from (None: unknown, or not from a hub)
     url: str | None = None
 
     def record(self) -> dict[str, Any]:
@@ -153,10 +142,6 @@ def timm_hub_source(encoder: str, arch: str, urls: Sequence[str] = ()) -> Weight
     without importing timm: ``timm/<arch>`` with :data:`TIMM_HF_FILES`, then ``urls``."""
     return WeightSource(encoder=encoder, tag=f"timm/{arch}", hf=[(f"timm/{arch}", f) for f in TIMM_HF_FILES],
                         urls=tuple(u for u in urls if u))
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def _wanted(src: WeightSource) -> str:
@@ -198,7 +183,8 @@ def find_cached_source(src: WeightSource) -> Resolved | None:
     for repo, filename in src.hf:
         hit = try_to_load_from_cache(repo_id=repo, filename=filename, revision=src.revision)
         if isinstance(hit, str) and os.path.isfile(hit):
-            return Resolved(hit, "cache", repo=repo, file=filename, revision=_commit_of(hit))
+            return Resolved(hit, "cache", repo=repo, file=filename, revision=_commit_of(hit),
+                            endpoint=downloaded_from(hit))
     for url in src.urls:
         name = _url_file(url)
         for folder in (torch_hub_checkpoints(), *map(Path, src.url_dirs)) if name else ():
@@ -212,47 +198,6 @@ def find_cached(src: WeightSource) -> str | None:
     """The path of a local file holding ``src``'s weights, or None. Never touches the network."""
     hit = find_cached_source(src)
     return hit.path if hit is not None else None
-
-
-def probe(url: str, timeout: float = CONNECT_TIMEOUT_S) -> tuple[bool, str]:
-    """``(answered, first line)``: whether ``url``'s scheme/host/port answers an HTTP request within
-    ``timeout`` seconds (any status counts), and the status line or the error.
-
-    A bare TCP connect is not enough (sandboxes and proxies accept connections they cannot
-    serve). It runs in a daemon thread, so a hanging resolver cannot hold the caller longer.
-    """
-    scheme, _, rest = url.partition("://")
-    root = f"{scheme}://{rest.split('/', 1)[0]}/"
-    out: list[tuple[bool, str]] = []
-
-    def attempt() -> None:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(root, method="HEAD"), timeout=timeout) as r:
-                out.append((True, f"HTTP {r.status} {r.reason}"))
-        except urllib.error.HTTPError as exc:
-            out.append((True, f"HTTP {exc.code} {exc.reason}"))  # the server answered
-        except Exception as exc:
-            out.append((False, f"{type(exc).__name__}: {_first_line(exc)}"))
-
-    t = threading.Thread(target=attempt, daemon=True)
-    t.start()
-    t.join(timeout)
-    return out[0] if out else (False, f"no answer within {timeout:g} s")
-
-
-def reachable(host: str, port: int = 443, timeout: float = CONNECT_TIMEOUT_S, scheme: str = "https") -> bool:
-    """Whether ``scheme://host:port/`` answers an HTTP request within ``timeout`` seconds."""
-    return probe(f"{scheme}://{host}:{port}/", timeout)[0]
-
-
-def _hub_answer(exc: Exception) -> str:
-    """The first line of the hub's answer: status, error code and message (not the client's advice)."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return f"{type(exc).__name__}: {_first_line(exc)}"
-    code = response.headers.get("X-Error-Code") or response.reason_phrase
-    message = response.headers.get("X-Error-Message")
-    return f"HTTP {response.status_code} {code}" + (f" ({message})" if message else "")
 
 
 def resolve_source(src: WeightSource, probes: dict[str, tuple[bool, str]] | None = None) -> Resolved:
@@ -282,10 +227,11 @@ def resolve_source(src: WeightSource, probes: dict[str, tuple[bool, str]] | None
                 try:
                     path = hf_hub_download(repo_id=repo, filename=filename, revision=src.revision, endpoint=endpoint)
                 except Exception as exc:
-                    answer = _hub_answer(exc)
+                    answer = hub_answer(exc)
                     whole = any(c in answer for c in ("RepoNotFound", "RevisionNotFound", "GatedRepo"))
                     errors.append(f"{repo}: {answer}" if whole else f"{repo}/{filename}: {answer}")
                     continue
+                remember_endpoint(path, endpoint)
                 return Resolved(path, "download", repo=repo, file=filename, revision=_commit_of(path),
                                 endpoint=endpoint)
             errors = [f"{endpoint} answered {e}" if not e.startswith(endpoint) else e for e in errors]
@@ -306,7 +252,7 @@ def resolve_source(src: WeightSource, probes: dict[str, tuple[bool, str]] | None
         try:
             torch.hub.download_url_to_file(url, str(target), progress=True)
         except Exception as exc:
-            errors.append(f"{url} answered {type(exc).__name__}: {_first_line(exc)}")
+            errors.append(f"{url} answered {type(exc).__name__}: {first_line(exc)}")
             continue
         return Resolved(str(target), "download", file=name, url=url)
     raise UserError(missing_message(src, "; ".join(errors) or "no loadable source is known"))

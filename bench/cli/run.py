@@ -263,6 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return print_grid(f"grid: {len(plan.cells)} cells to run, {len(plan.skips)} skipped; budgets "
                           f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
                           plan.cells, plan.skips)
+    _before_first_cell(runner)
     start = time.perf_counter()
     runner.run()
     elapsed = time.perf_counter() - start
@@ -270,3 +271,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(leaderboard.render(board, args.format))
     print(f"results: {cfg.out / 'results.jsonl'} ({elapsed:.0f} s)", file=sys.stderr)
     return 0
+
+
+def _before_first_cell(runner: Any) -> None:
+    """Every encoder's weights resolved (downloaded or failed in one line) before the first cell,
+    then one line per large encoder estimating its CPU time (bench.weights, bench.estimate)."""
+    from bench.estimate import cpu_estimates
+    from bench.weights import prefetch
+    from bench.worker import load_encoder
+
+    prefetch(runner.plugins.encoders, list(runner.encoder_specs), runner.cfg.weights)
+    cpu_estimates(runner, load_encoder, lambda line: print(line, file=sys.stderr))
