@@ -135,7 +135,8 @@ def test_each_family_runs_from_the_hub_then_offline_from_the_cache(hub, shared_c
     assert by["linear-probe"]["encoder_info"]["weights_source"] == {
         "origin": "cache", "repo": repo, "file": file, "revision": hub.repos[repo].revisions["main"],
         "endpoint": hub.endpoint, "url": None}
-    assert ("GET", f"/{repo}/resolve/main/{file}") in hub.requests
+    assert ("HEAD", f"/{repo}/resolve/main/{file}") in hub.requests  # the bytes come from the "CDN" (/lfs/)
+    assert ("GET", f"/lfs/{hub.repos[repo].sha256[file]}") in hub.requests
     # a CPU estimate for the large one (CLIP's 88M-parameter image tower), none for ViT-S/14
     assert ("estimate: clip on the CPU encodes" in err) is (encoder == "clip")
     # the preprocessing the encoder reports is the library's own pretrained config
