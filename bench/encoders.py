@@ -63,6 +63,12 @@ class Encoder:
     #: space as ``module``'s output (used by zero-shot and ``--head-init zero-shot``).
     encode_text: Callable[[list[str]], torch.Tensor] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the weights were loaded from (:meth:`bench.weights.Resolved.record`: origin, repository,
+    #: file, commit, endpoint); recorded as ``encoder_info.weights_source``. ``None``: random init.
+    weights_source: dict[str, Any] | None = None
+    #: Weights outside ``module`` that the encoder's outputs depend on (CLIP's text tower, used by
+    #: zero-shot); part of :meth:`fingerprint`, so a cell's identity covers them.
+    text_module: nn.Module | None = field(default=None, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -87,7 +93,8 @@ class Encoder:
         }
 
     def fingerprint(self) -> str:
-        """Content hash of the weights (every parameter and buffer) and the preprocessing.
+        """Content hash of the weights (every parameter and buffer of ``module`` and of
+        ``text_module``) and the preprocessing.
 
         New weights, or the same weights with other preprocessing, give a new fingerprint, so the
         feature cache misses exactly when it should.
@@ -96,7 +103,8 @@ class Encoder:
             h = hashlib.sha256()
             h.update(type(self.module).__name__.encode())
             h.update(repr(sorted(self.preprocessing().items())).encode())
-            for key, tensor in self.module.state_dict().items():
+            text = self.text_module.state_dict() if self.text_module is not None else {}
+            for key, tensor in [*self.module.state_dict().items(), *((f"text:{k}", v) for k, v in text.items())]:
                 h.update(key.encode())
                 t = tensor.detach().cpu().contiguous().reshape(-1)
                 h.update(str(t.dtype).encode())

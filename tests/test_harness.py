@@ -359,3 +359,16 @@ def test_auto_resolution_for_tasks_mixing_image_sizes(plugins, tmp_path):
     huge = ArraySplit(["c"], np.zeros((1, 300, 300), np.uint8), [0])
     assert runner.resolution_for(cnn, TaskData(name="h", classes=["x"], train=huge, test=huge)) == 224
     assert runner.resolution_for({"input_size": 224}, mixed) is None  # ViTs keep their own size
+
+
+def test_the_forgetting_pass_is_timed_in_the_record(tmp_path, with_plugins, monkeypatch):
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    p = load_plugins(extra=[("dup", DuplicatePlugin)])
+    cfg = toy_config(tmp_path, strategies=["finetune"], budgets="2", seeds=1, forgetting="toy-dup",
+                     contamination=False, options=[(None, "min_steps", 2), (None, "max_steps", 2)])
+    Runner(cfg, p).run()
+    [r] = read(tmp_path / "run")
+    assert r["status"] == "ok", r["error"]
+    seconds = r["forgetting"]["forgetting_s"]
+    assert isinstance(seconds, float) and 0.0 < seconds < 60.0 and round(seconds, 3) == seconds
+    assert r["metrics"]["reference_drop"] == r["forgetting"]["reference_drop"]

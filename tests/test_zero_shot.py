@@ -151,7 +151,7 @@ def test_head_init_rejects_an_unknown_value():
 def test_zero_shot_on_tiny_open_clip_matches_open_clip_similarities(tmp_path):
     import open_clip
 
-    from bench_plugins.encoders import clip
+    from bench_plugins.encoders import _clip
 
     cfg = {"embed_dim": 16,
            "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
@@ -161,7 +161,7 @@ def test_zero_shot_on_tiny_open_clip_matches_open_clip_similarities(tmp_path):
     torch.manual_seed(0)
     model = open_clip.create_model("bench-zs-tiny", pretrained=None).eval()
     torch.save(model.state_dict(), tmp_path / "tiny.pt")  # open_clip's checkpoint layout
-    enc = clip.load(EncoderRequest(name="clip", variant="bench-zs-tiny", weights=str(tmp_path / "tiny.pt")))
+    enc = _clip.load(EncoderRequest(name="clip", variant="bench-zs-tiny", weights=str(tmp_path / "tiny.pt")))
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, size=(12, 32, 32, 3)).astype(np.uint8)
     split = ArraySplit([str(i) for i in range(12)], imgs, np.arange(12) % 4)

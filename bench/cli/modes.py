@@ -40,6 +40,7 @@ def run_grid_command(runner: Any, fmt: str) -> int:
                           f"{', '.join(b.label for b in plan.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
                           plan.cells, plan.skips)
     start = time.perf_counter()
+    before_first_cell(runner)
     runner.run()
     elapsed = time.perf_counter() - start
     from bench.report.runs import load
@@ -91,3 +92,14 @@ def run_episodes_command(runner: Any, fmt: str) -> int:
     print(leaderboard.render(board, fmt), end="")
     print(f"results: {cfg.out / 'episodes.jsonl'} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
+
+
+def before_first_cell(runner: Any) -> None:
+    """Every encoder's weights resolved (downloaded or failed in one line) before the first cell,
+    then one line per large encoder estimating its CPU time (bench.weights, bench.estimate)."""
+    from bench.estimate import cpu_estimates
+    from bench.run.worker import load_encoder
+    from bench.weights import prefetch
+
+    prefetch(runner.plugins.encoders, list(runner.encoder_specs), runner.cfg.weights)
+    cpu_estimates(runner, load_encoder, lambda line: print(line, file=sys.stderr))

@@ -130,7 +130,9 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
                 from bench.run import forgetting
 
                 job.progress(f"forgetting on {job.reference.name}")
+                forgetting_start = time.perf_counter()
                 f = forgetting.measure(job.encoder, fitted.encoder, job.reference, job.device, seed=0)
+                f["forgetting_s"] = round(time.perf_counter() - forgetting_start, 3)
                 metrics["reference_drop"] = f["reference_drop"]
                 rec["forgetting"] = f
     except (Exception, CellTimeout) as exc:  # MemoryError and CUDA's OutOfMemoryError are Exceptions

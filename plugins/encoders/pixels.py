@@ -19,7 +19,7 @@ def bench_register_encoders():
             name="pixels",
             description="raw-pixel baseline: the grey image at its native size (or --resolution), flattened "
             "(no learned encoder)",
-            loader="bench_plugins.encoders.pixels_model:load",
+            loader="bench_plugins.encoders._pixels:load",
             pretraining_data=(),
             metadata={"params": 0, "feature_dim": DEFAULT_SIZE * DEFAULT_SIZE, "input_size": DEFAULT_SIZE,
                       "trainable": False, "license": "n/a"},

@@ -8,7 +8,8 @@ multiple of the patch size) and resamples the checkpoint's position embeddings.
 from __future__ import annotations
 
 import bench
-from bench.specs import EncoderSpec
+from bench.specs import EncoderRequest, EncoderSpec
+from bench.weights import WeightSource, timm_hub_source
 
 IN21K_FT_IN1K = ["imagenet-21k", "imagenet-1k"]
 
@@ -30,6 +31,15 @@ DEFAULT_VARIANT = "vitb16"
 INPUT_SIZE = 224
 
 
+def weights_source(request: EncoderRequest) -> WeightSource | None:
+    """Where a variant's weights live: timm's hub repository (timm's other URLs are .npz files from
+    big_vision, which the hub copies supersede), torch-free."""
+    variant = request.variant or DEFAULT_VARIANT
+    if variant not in TIMM_VARIANTS:
+        return None  # the loader names the known variants
+    return timm_hub_source(f"vit:{request.variant}" if request.variant else "vit", TIMM_VARIANTS[variant][0])
+
+
 @bench.hookimpl
 def bench_register_encoders():
     return [
@@ -37,7 +47,8 @@ def bench_register_encoders():
             name="vit",
             description="ViT (timm AugReg: ImageNet-21k pre-trained, ImageNet-1k fine-tuned); "
             "vitti16/vits16/vitb16/vitl16",
-            loader="bench_plugins.encoders.timm_models:load_vit",
+            loader="bench_plugins.encoders._vit:load",
+            weights_resolver="bench_plugins.encoders.vit:weights_source",
             pretraining_data=tuple(IN21K_FT_IN1K),
             variants=VARIANTS,
             default_variant=DEFAULT_VARIANT,

@@ -17,7 +17,7 @@ from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed,
 from bench.encoders import Encoder, check_patch_multiple
 from bench.errors import UserError
 from bench.specs import EncoderRequest
-from bench.weights import WeightSource, load_checkpoint, load_into, resolve
+from bench.weights import Resolved, WeightSource, load_checkpoint, load_into, resolve_source
 from bench_plugins.encoders.clip import parse_variant, pretraining_data_of
 
 
@@ -80,7 +80,8 @@ def _check_size(name: str, model_name: str, size: int | None) -> None:
         check_patch_multiple(name, size, vision.get("patch_size"))
 
 
-def load(request: EncoderRequest) -> Encoder:
+def _checked(request: EncoderRequest) -> tuple[str, str | None, str, dict[str, Any]]:
+    """(model, tag, display name, open_clip's pretrained config) of a request; unknown names are user errors."""
     model_name, tag = parse_variant(request.variant)
     display = f"clip:{request.variant}" if request.variant else "clip"
     if model_name not in open_clip.list_models():
@@ -92,16 +93,42 @@ def load(request: EncoderRequest) -> Encoder:
             known = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
             raise UserError(f"encoder {display!r}: {'no' if not tag else 'unknown'} pretrained tag for {model_name} "
                             f"(known: {known}); use clip:{model_name}/TAG or --weights clip=PATH")
+    return model_name, tag, display, dict(pcfg)
+
+
+def weights_source(request: EncoderRequest) -> WeightSource:
+    """Where a ``MODEL/TAG``'s whole-model checkpoint lives, from open_clip's pretrained table (the
+    one resolver that imports its library: open_clip's table is code): the hub repository's
+    ``open_clip_model.safetensors`` then ``open_clip_pytorch_model.bin``, then open_clip's URL
+    (not OpenAI's TorchScript archives, which ``weights_only=True`` cannot read)."""
+    model_name, tag, display, pcfg = _checked(request)
+    urls = [pcfg["url"]] if pcfg.get("url") and "openaipublic" not in pcfg["url"] else []
+    return WeightSource(encoder=display, tag=f"{model_name}/{tag}", hf=_hf_files(pcfg.get("hf_hub", "")),
+                        urls=urls, url_dirs=("~/.cache/clip",))
+
+
+def _text_tower(model: Any) -> torch.nn.Module:
+    """Everything of an open_clip model but its image tower, sharing its tensors (fingerprinted)."""
+    text = torch.nn.Module()
+    for name, child in model.named_children():
+        if name != "visual":
+            text.add_module(name, child)
+    for name, p in model.named_parameters(recurse=False):
+        text.register_parameter(name, p)
+    for name, b in model.named_buffers(recurse=False):
+        text.register_buffer(name, b)
+    return text
+
+
+def load(request: EncoderRequest) -> Encoder:
+    model_name, tag, display, pcfg = _checked(request)
     _check_size(display, model_name, request.resolution)
-    path = weights = None
+    resolved = weights = None
     if request.pretrained:  # find the weights first: offline and uncached fails before any model is built
         if request.weights:
-            path, weights = request.weights, request.weights
+            resolved, weights = Resolved(request.weights, "file"), request.weights
         else:
-            urls = [pcfg["url"]] if pcfg.get("url") and "openaipublic" not in pcfg["url"] else []
-            src = WeightSource(encoder=display, tag=f"{model_name}/{tag}", hf=_hf_files(pcfg.get("hf_hub", "")),
-                               urls=urls, url_dirs=("~/.cache/clip",))
-            path, weights = resolve(src), f"open_clip {model_name}/{tag}"
+            resolved, weights = resolve_source(weights_source(request)), f"open_clip {model_name}/{tag}"
     kwargs: dict[str, Any] = {}
     if request.resolution:
         kwargs["force_image_size"] = int(request.resolution)
@@ -113,9 +140,9 @@ def load(request: EncoderRequest) -> Encoder:
         model = open_clip.create_model(model_name, pretrained=None, **kwargs)
     finally:
         logging.disable(previous)
-    if path is not None:
-        sd = _to_open_clip_layout(model, load_checkpoint(path))
-        load_into(model, sd, source=f"{path!r} for encoder {display!r} (expects an open_clip checkpoint)")
+    if resolved is not None:
+        sd = _to_open_clip_layout(model, load_checkpoint(resolved.path))
+        load_into(model, sd, source=f"{resolved.path!r} for encoder {display!r} (expects an open_clip checkpoint)")
     model.eval().to(request.device)
     tokenizer = open_clip.get_tokenizer(model_name)
 
@@ -154,6 +181,8 @@ def load(request: EncoderRequest) -> Encoder:
         is_vit=is_vit,
         patch_size=patch,
         encode_text=encode_text,
+        text_module=_text_tower(model),
+        weights_source=resolved.record() if resolved is not None else None,
         extra={"library": "open_clip", "model": model_name, "pretrained_tag": tag,
                "logit_scale": float(model.logit_scale.detach().exp()), "text_params": int(text_params)},
     )

@@ -1,7 +1,13 @@
-"""The timm-based built-in encoders (``vit``, ``dinov2``, and the timm ResNets): one builder.
+"""Wrap a timm model as a :class:`bench.encoders.Encoder`: the public builder for timm-based encoder plugins.
 
-Imported only when such an encoder is loaded (the registration modules name these loaders as
-strings), so it imports timm and torch at the top.
+The built-in ``vit``, ``dinov2`` and ``resnet`` families use it, and a third-party plugin can too;
+each family keeps its own variant table in its plugin. timm is imported only when a function
+here runs, so a registration module may import this one.
+
+- :func:`timm_source`: where timm keeps a tagged architecture's weights (hub repo, files, URL).
+- :func:`timm_encoder`: build the model, load its weights (``--weights``, caches, hub), wrap it.
+- :func:`timm_vit_encoder` with :func:`vit_layer_groups` / :func:`vit_blocks`: the same for ViTs.
+- :func:`pick_variant`, :func:`display_name`: a family's variant lookup and its display name.
 """
 
 from __future__ import annotations
@@ -10,17 +16,11 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import timm
-from timm.models import get_pretrained_cfg
-
 from bench.encoders import Encoder, check_patch_multiple
 from bench.errors import UserError
 from bench.specs import EncoderRequest
-from bench.weights import WeightSource, load_checkpoint, load_into, resolve
-from bench_plugins.encoders import dinov2, vit
+from bench.weights import TIMM_HF_FILES, Resolved, WeightSource, load_checkpoint, load_into, resolve_source
 
-#: timm's file names on the Hugging Face hub, safest format first.
-TIMM_HF_FILES = ("model.safetensors", "pytorch_model.bin")
 #: LoRA on the attention projections of timm ViTs (``blocks.N.attn.qkv`` / ``.attn.proj``); the
 #: ``attn.`` prefix keeps ``patch_embed.proj`` (a convolution) out.
 VIT_LORA_TARGETS = ("attn.qkv", "attn.proj")
@@ -28,17 +28,23 @@ VIT_LORA_TARGETS = ("attn.qkv", "attn.proj")
 
 def timm_source(encoder: str, arch: str) -> WeightSource:
     """Where timm keeps ``arch``'s weights, read from its pretrained config (no model is built)."""
-    cfg = get_pretrained_cfg(arch).to_dict()
+    from timm.models import get_pretrained_cfg
+
+    pretrained = get_pretrained_cfg(arch)
+    if pretrained is None:
+        raise UserError(f"encoder {encoder!r}: timm has no pretrained config for {arch!r}")
+    cfg = pretrained.to_dict()
     cfg.setdefault("architecture", arch.split(".")[0])
     hf_id = cfg.get("hf_hub_id")
     hf_files = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else list(TIMM_HF_FILES)
     tag = hf_id or f"{cfg.get('architecture')}.{cfg.get('tag')}"
-    return WeightSource(
-        encoder=encoder,
-        tag=tag,
-        hf=[(hf_id, f) for f in hf_files] if hf_id else [],
-        urls=[cfg["url"]] if cfg.get("url") else [],
-    )
+    return WeightSource(encoder=encoder, tag=tag, hf=[(hf_id, f) for f in hf_files] if hf_id else [],
+                        urls=[cfg["url"]] if cfg.get("url") else [])
+
+
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    r, g, b = (float(v) for v in values)
+    return r, g, b
 
 
 def _checkpoint_filter(model: Any) -> Callable[[dict], dict]:
@@ -61,40 +67,44 @@ def timm_encoder(
     lora_targets: Sequence[str] | Callable[[Any], list[str]],
     adapter_targets_fn: Callable[[Any], list[str]],
     display_name: str | None = None,
+    source: WeightSource | None = None,
 ) -> Encoder:
     """Build a timm model as a ``[B, 3, S, S] -> [B, D]`` :class:`bench.encoders.Encoder`.
 
     ``arch`` is a timm name with its pretrained tag (``resnet50.a1_in1k``). The classifier is
     removed (``num_classes=0``); ViTs are built at ``request.resolution`` (or ``input_size``)
-    and a checkpoint's position embeddings are resampled by the family's own filter.
+    and a checkpoint's position embeddings are resampled by the family's own filter. ``source``
+    says where the weights are (default: :func:`timm_source`, from timm's pretrained config).
     """
+    import timm
+
     name = display_name or family
     size = int(request.resolution or input_size)
     kwargs: dict[str, Any] = {"num_classes": 0}
     if is_vit:
         kwargs["img_size"] = size
-    path = weights = None
+    resolved = weights = None
     if request.pretrained:  # find the weights first: offline and uncached fails before any model is built
-        src = timm_source(name, arch)
-        path = request.weights or resolve(src)
+        src = source or timm_source(name, arch)
+        resolved = Resolved(request.weights, "file") if request.weights else resolve_source(src)
         weights = request.weights or src.tag
-    model = timm.create_model(arch, pretrained=False, **kwargs)
+    model: Any = timm.create_model(arch, pretrained=False, **kwargs)
     patch = None
     if is_vit:
         patch = int(model.patch_embed.patch_size[0])
         check_patch_multiple(name, size, patch)
-    if path is not None:
-        sd = _checkpoint_filter(model)(load_checkpoint(path))
+    if resolved is not None:
+        sd = _checkpoint_filter(model)(load_checkpoint(resolved.path))
         classifier = model.pretrained_cfg.get("classifier") or "head"
-        load_into(model, sd, source=f"{path!r} for encoder {name!r}", ignore=(f"{classifier}.",))
+        load_into(model, sd, source=f"{resolved.path!r} for encoder {name!r}", ignore=(f"{classifier}.",))
     cfg = model.pretrained_cfg
     return Encoder(
         name=name,
         module=model,
         feature_dim=int(model.num_features),
         input_size=size,
-        mean=tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406))),
-        std=tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225))),
+        mean=_rgb(cfg.get("mean", (0.485, 0.456, 0.406))),
+        std=_rgb(cfg.get("std", (0.229, 0.224, 0.225))),
         interpolation=str(cfg.get("interpolation", "bicubic")),
         variant=request.variant,
         pretrained=bool(request.pretrained),
@@ -107,6 +117,7 @@ def timm_encoder(
         is_vit=is_vit,
         patch_size=patch,
         extra={"arch": arch, "library": "timm"},
+        weights_source=resolved.record() if resolved is not None else None,
     )
 
 
@@ -121,6 +132,7 @@ def pick_variant(family: str, table: dict[str, Any], request: EncoderRequest, de
 
 
 def display_name(family: str, request: EncoderRequest) -> str:
+    """``family:variant`` as the user typed it, or the bare family name."""
     return f"{family}:{request.variant}" if request.variant else family
 
 
@@ -133,27 +145,16 @@ def vit_layer_groups(model: Any) -> list[list[str]]:
 
 
 def vit_blocks(model: Any) -> list[str]:
+    """A timm ViT's blocks by name (where adapters go)."""
     return [f"blocks.{i}" for i in range(len(model.blocks))]
 
 
 def timm_vit_encoder(family: str, arch: str, request: EncoderRequest, input_size: int,
-                     pretraining_data: Sequence[str]) -> Encoder:
+                     pretraining_data: Sequence[str], source: WeightSource | None = None) -> Encoder:
     """A timm ViT (the ``vit`` and ``dinov2`` families): CLS features, per-block layer groups,
     LoRA on attention, adapters after blocks."""
     return timm_encoder(
         family, arch, request, input_size=input_size, is_vit=True, pretraining_data=pretraining_data,
         license="apache-2.0", layer_groups_fn=vit_layer_groups, lora_targets=VIT_LORA_TARGETS,
-        adapter_targets_fn=vit_blocks, display_name=display_name(family, request),
+        adapter_targets_fn=vit_blocks, display_name=display_name(family, request), source=source,
     )
-
-
-def load_vit(request: EncoderRequest) -> Encoder:
-    """Loader of the ``vit`` family (see :mod:`bench_plugins.encoders.vit`)."""
-    _, (arch, meta) = pick_variant("vit", vit.TIMM_VARIANTS, request, vit.DEFAULT_VARIANT)
-    return timm_vit_encoder("vit", arch, request, input_size=vit.INPUT_SIZE, pretraining_data=meta["pretraining_data"])
-
-
-def load_dinov2(request: EncoderRequest) -> Encoder:
-    """Loader of the ``dinov2`` family (see :mod:`bench_plugins.encoders.dinov2`)."""
-    _, (arch, _meta) = pick_variant("dinov2", dinov2.TIMM_VARIANTS, request, dinov2.DEFAULT_VARIANT)
-    return timm_vit_encoder("dinov2", arch, request, input_size=dinov2.INPUT_SIZE, pretraining_data=("lvd-142m",))

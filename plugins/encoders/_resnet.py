@@ -10,9 +10,9 @@ import torchvision
 
 from bench.encoders import Encoder
 from bench.specs import EncoderRequest
-from bench.weights import WeightSource, load_checkpoint, load_into, resolve
-from bench_plugins.encoders.resnet import DEFAULT_VARIANT, TIMM_VARIANTS, TV_WEIGHTS_TAG, VARIANTS
-from bench_plugins.encoders.timm_models import display_name, pick_variant, timm_encoder
+from bench.timm_encoder import display_name, pick_variant, timm_encoder
+from bench.weights import Resolved, load_checkpoint, load_into, resolve_source
+from bench_plugins.encoders.resnet import DEFAULT_VARIANT, TIMM_VARIANTS, TV_WEIGHTS_TAG, VARIANTS, weights_source
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,21 +40,23 @@ def load(request: EncoderRequest) -> Encoder:
     return timm_encoder(
         "resnet", arch, request, input_size=224, is_vit=False, pretraining_data=("imagenet-1k",),
         license="apache-2.0", layer_groups_fn=_layer_groups, lora_targets=_lora_targets,
-        adapter_targets_fn=_stages, display_name=display,
+        adapter_targets_fn=_stages, display_name=display, source=weights_source(request),
     )
 
 
 def _load_torchvision(request: EncoderRequest, display: str) -> Encoder:
     """torchvision's ResNet-50 with ``weights="DEFAULT"`` (IMAGENET1K_V2), resolved through our
     caches so that offline runs fail fast instead of hanging in ``load_state_dict_from_url``."""
-    path = weights = None
+    resolved = weights = None
     if request.pretrained:
-        url = torchvision.models.ResNet50_Weights.DEFAULT.url
-        path = request.weights or resolve(WeightSource(encoder=display, tag=TV_WEIGHTS_TAG, urls=[url]))
+        src = weights_source(request)
+        assert src is not None
+        resolved = Resolved(request.weights, "file") if request.weights else resolve_source(src)
         weights = request.weights or TV_WEIGHTS_TAG
     model = torchvision.models.resnet50(weights=None)
-    if path is not None:
-        load_into(model, load_checkpoint(path), source=f"{path!r} for encoder {display!r}", ignore=("fc.",))
+    if resolved is not None:
+        load_into(model, load_checkpoint(resolved.path), source=f"{resolved.path!r} for encoder {display!r}",
+                  ignore=("fc.",))
     model.fc = torch.nn.Identity()  # pooled 2048-d features
     return Encoder(
         name=display,
@@ -74,4 +76,5 @@ def _load_torchvision(request: EncoderRequest, display: str) -> Encoder:
         adapter_targets=_stages(model),
         is_vit=False,
         extra={"arch": "torchvision.models.resnet50", "library": "torchvision"},
+        weights_source=resolved.record() if resolved is not None else None,
     )
