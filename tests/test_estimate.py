@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from bench import estimate
+from bench.run import estimate
 
 
 class Slow(torch.nn.Module):

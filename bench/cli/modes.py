@@ -96,8 +96,8 @@ def run_episodes_command(runner: Any, fmt: str) -> int:
 
 def before_first_cell(runner: Any) -> None:
     """Every encoder's weights resolved (downloaded or failed in one line) before the first cell,
-    then one line per large encoder estimating its CPU time (bench.weights, bench.estimate)."""
-    from bench.estimate import cpu_estimates
+    then one line per large encoder estimating its CPU time (bench.weights, bench.run.estimate)."""
+    from bench.run.estimate import cpu_estimates
     from bench.run.worker import load_encoder
     from bench.weights import prefetch
 
