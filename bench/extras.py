@@ -44,15 +44,14 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
 
 
 
-def optional(extra: str, loader: str, feature: str | None = None) -> Callable[[], object]:
-    """A spec loader for an implementation that imports the ``extra`` package: it calls :func:`require`
-    before resolving ``loader`` (``"package.module:name"``), so without the package the user reads one
-    line naming the extra (``feature`` defaults to ``--executor EXTRA``) while ``bench list`` and
-    registration stay import-free."""
+def optional(extra: str, loader: str) -> Callable[[], object]:
+    """An executor spec's loader for an implementation that imports the ``extra`` package: it calls
+    :func:`require` before resolving ``loader`` (``"package.module:name"``), so without the package the
+    user reads ``--executor EXTRA needs the ...`` in one line, while ``bench list`` stays import-free."""
     from bench.specs import resolve_loader
 
     def load() -> object:
-        require(extra, extra, feature or f"--executor {extra}")
+        require(extra, extra, f"--executor {extra}")
         return resolve_loader(loader)()
 
     return load
