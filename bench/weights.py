@@ -272,7 +272,6 @@ def prefetch(registry: Any, encoder_names: Sequence[str], weights_overrides: Map
     ``--weights`` file is checked to exist. Every failure is collected: one :class:`UserError`
     line lists them all, so a run never fails on its second encoder after the first one's cells.
     """
-    from bench.plan import weights_for
     from bench.specs import EncoderRequest, resolve_loader
 
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -281,7 +280,8 @@ def prefetch(registry: Any, encoder_names: Sequence[str], weights_overrides: Map
     probes: dict[str, tuple[bool, str]] = {}
     for name in dict.fromkeys(encoder_names):
         spec, variant = registry.resolve(name)
-        override = weights_for(weights_overrides, name)
+        # the --weights file for NAME:VARIANT, given for the full name or the bare one (as cells read it)
+        override = weights_overrides.get(name) or weights_overrides.get(name.split(":")[0])
         try:
             if override:
                 if not Path(override).is_file():

@@ -70,3 +70,23 @@ def test_the_projects_own_code_imports_no_deprecated_path():
             " for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.') if not m.name.endswith('__main__')]")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_no_import_anywhere_in_the_project_names_an_old_module_path():
+    """An AST scan of bench/, plugins/, benchmarks/ and tests/, imports inside functions included
+    (importing the modules cannot see those)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    old = set(_compat.MODULES) | set(_compat.FACADES)
+    found = []
+    for folder in ("bench", "plugins", "benchmarks", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            if path.name == "test_compat.py" or "fixtures" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                found += [f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n in old]
+    assert found == []

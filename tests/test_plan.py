@@ -42,16 +42,3 @@ def test_planner_checks_names_and_seeds(with_plugins, monkeypatch):
                                seeds=2), p)
     assert [c.label() for c in plan.cells][:2] == ["toy-blobs | pixels | toy-centroid | 1/class | seed 0",
                                                    "toy-blobs | pixels | toy-centroid | 1/class | seed 1"]
-
-
-def test_old_harness_names_still_import_with_a_warning():
-    import bench.harness as harness
-    from bench.run import cell as evaluate
-    from bench.run import plan, runner
-
-    with pytest.warns(DeprecationWarning):
-        assert harness.RunConfig is plan.RunConfig
-    with pytest.warns(DeprecationWarning):
-        assert harness.Runner is runner.Runner
-    with pytest.warns(DeprecationWarning):
-        assert harness.classification_metrics is evaluate.classification_metrics
