@@ -119,11 +119,12 @@ def bench_run(capsys, out, encoders, *extra, resolution=224):
     ("clip", CLIP_REPO, "open_clip_model.safetensors", 32),
     ("dinov2", DINO_REPO, "model.safetensors", 28),
 ])
-def test_each_family_runs_from_the_hub_then_offline_from_the_cache(hub, shared_cache, monkeypatch, capsys, tmp_path,
+def test_each_family_runs_from_the_hub_then_offline_from_the_cache(hub, monkeypatch, capsys, tmp_path,
                                                                     encoder, repo, file, resolution):
     import open_clip
     from timm.models import get_pretrained_cfg
 
+    shared_cache = tmp_path / "hf-cache"  # its own: an earlier test's downloads would hide the fetch
     use_hub(monkeypatch, hub.endpoint, shared_cache)
     rc, err, online, took = bench_run(capsys, tmp_path / "online", encoder, resolution=resolution)
     assert rc == 0, err
