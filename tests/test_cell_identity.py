@@ -12,10 +12,11 @@ import test_harness as harness
 from bench.plugins import load_plugins
 from bench.run import records as results
 from bench.run.budgets import Manifests
+from bench.run.identities import cell_identities
 from bench.run.plan import Planner, RunConfig
 from bench.run.records import CellIdentity, identity
 from bench.run.runner import Runner
-from bench.run.worker import cell_identities, load_encoder
+from bench.run.worker import load_encoder
 from bench.specs import TaskRequest
 from bench.tasks import ArraySplit
 

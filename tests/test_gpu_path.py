@@ -283,7 +283,7 @@ def test_encode_fills_one_array_with_every_batch():
 def test_precision_and_compile_are_part_of_a_cells_identity(tmp_path, with_plugins, monkeypatch):
     """Guards: a bf16 or compiled record resumed an fp32 eager grid (same cell_id) and mixed numbers of
     two precisions; fp32 eager keeps the cell_id it had (published records stay resumable)."""
-    from bench.run.worker import cell_identities
+    from bench.run.identities import cell_identities
 
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     plugins = load_plugins()

@@ -119,7 +119,7 @@ class StreamRunner:
         return pos
 
     def identity(self, cell: Cell, encoder: Any) -> Any:
-        from bench.run.worker import task_fingerprint
+        from bench.run.identities import task_fingerprint
 
         manifest = digest([ids_digest([t.train.ids[int(i)] for i in self.positions(t, cell.budget, cell.seed)])
                            for t in self.tasks])

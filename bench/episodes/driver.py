@@ -28,10 +28,11 @@ from bench.run.deadline import CellTimeout, deadline
 from bench.run.device import deterministic_settings, resolve_device, seed_everything
 from bench.run.executors import execute
 from bench.run.folder import RunFolder
+from bench.run.identities import cell_identities
 from bench.run.plan import Cell, Planner, RunConfig, config_id, incompatibility
 from bench.run.records import ResultsFile, base_record, jsonable
 from bench.run.runner import Runner
-from bench.run.worker import CellGroup, FeatureStore, Session, cell_identities, group_device, hosted, load_encoder
+from bench.run.worker import CellGroup, FeatureStore, Session, group_device, hosted, load_encoder
 from bench.tasks import TaskData
 
 FILE = "episodes.jsonl"

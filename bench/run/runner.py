@@ -27,9 +27,10 @@ from bench.loading import TaskLoader, cache_root
 from bench.run.budgets import Budget, Manifests
 from bench.run.executors import execute
 from bench.run.folder import RunFolder
+from bench.run.identities import cell_identities
 from bench.run.plan import Cell, Plan, Planner, RunConfig
 from bench.run.records import base_record
-from bench.run.worker import CellGroup, Session, cell_identities, group_device, hosted, load_encoder, run_group
+from bench.run.worker import CellGroup, Session, group_device, hosted, load_encoder, run_group
 from bench.tasks import TaskData
 
 

@@ -26,7 +26,7 @@ from bench.run.budgets import Manifests
 from bench.run.cell import CellJob, evaluate_cell
 from bench.run.compatibility import weights_for
 from bench.run.device import deterministic_settings
-from bench.run.identities import cell_identities, pretraining_indexes, task_fingerprint
+from bench.run.identities import cell_identities, pretraining_indexes
 from bench.run.plan import Cell, Planner, RunConfig
 from bench.run.records import base_record
 from bench.specs import EncoderRequest, resolve_loader
@@ -261,5 +261,5 @@ def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretr
     return encoder
 
 
-__all__ = ["CellGroup", "GroupState", "Session", "cell_identities", "hosted", "load_encoder", "open_group",
-           "run_group", "run_group_records", "task_fingerprint", "worker_device"]
+__all__ = ["CellGroup", "GroupState", "Session", "hosted", "load_encoder", "open_group", "run_group",
+           "run_group_records", "worker_device"]
