@@ -361,6 +361,25 @@ def test_auto_resolution_for_tasks_mixing_image_sizes(plugins, tmp_path):
     assert runner.resolution_for({"input_size": 224}, mixed) is None  # ViTs keep their own size
 
 
+def test_per_encoder_resolution_reaches_each_encoders_cells(plugins, tmp_path):
+    """``--resolution pixels=12,efficientnet-lite0-random=96``: each encoder's own side, in its records'
+    identity and encoder_info (an encoder not named keeps auto)."""
+    from bench.run.compatibility import parse_resolution
+
+    cfg = toy_config(tmp_path, encoders=["pixels", "efficientnet-lite0-random"], strategies=["linear-probe"],
+                     budgets="1", seeds=1, contamination=False)
+    cfg.resolution = parse_resolution("pixels=12,efficientnet-lite0-random=96")
+    records = Runner(cfg, plugins).run()
+    sides = {r["encoder"]: (r["encoder_info"]["resolution"], r["config_summary"]["encoder.input_size"])
+             for r in records}
+    assert sides == {"pixels": (12, 12), "efficientnet-lite0-random": (96, 96)}
+    cfg.resolution = parse_resolution("160,pixels=12")  # a default side, then an override
+    runner = Runner(cfg, plugins)
+    cnn = {"flexible_resolution": True, "input_size": 224}
+    assert runner.resolution_for(cnn, runner.load_task("toy-blobs"), "efficientnet-lite0-random") == 160
+    assert runner.resolution_for(cnn, runner.load_task("toy-blobs"), "pixels") == 12
+
+
 def test_the_forgetting_pass_is_timed_in_the_record(tmp_path, with_plugins, monkeypatch):
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     p = load_plugins(extra=[("dup", DuplicatePlugin)])

@@ -7,10 +7,10 @@ and timm's own hub export (``timm.models.save_for_hf``: ``model.safetensors`` or
 ``pytorch_model.bin`` + ``config.json``) of ``vit_small_patch14_dinov2.lvd142m`` and
 ``resnet18.a1_in1k``. Real sizes (ViT-B/32, the smallest real open_clip ViT, has 151M
 parameters), so the grids run on a 20-image subset of ``digits`` with one zero-shot template,
-each family at its lowest resolution (32 px for ViT-B/32, 28 for ViT-S/14): ``--resolution`` is
-one for all encoders of a run, and the only size both divide is 224, where ``clip,dinov2`` took
-over 20 minutes on this project's shared 2-core machine. ``--encoders clip,dinov2`` and the four
-families together are run to the point where both must have their weights (the failure tests).
+each family at its lowest resolution (``--resolution clip=32,dinov2=28``: the only side ViT-B/32
+and ViT-S/14 share is 224, where ``clip,dinov2`` took over 20 minutes on this project's 2-core
+machine). The design card's ``--encoders clip,dinov2`` runs as one run, online then offline; the
+four families together are run to the point where each must have its weights (the failure tests).
 """
 
 from __future__ import annotations
@@ -115,51 +115,55 @@ def bench_run(capsys, out, encoders, *extra, resolution=224):
     return rc, err, records, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("encoder,repo,file,resolution", [
-    ("clip", CLIP_REPO, "open_clip_model.safetensors", 32),
-    ("dinov2", DINO_REPO, "model.safetensors", 28),
-])
-def test_each_family_runs_from_the_hub_then_offline_from_the_cache(hub, monkeypatch, capsys, tmp_path,
-                                                                    encoder, repo, file, resolution):
+FAMILIES = {"clip": (CLIP_REPO, "open_clip_model.safetensors", 32), "dinov2": (DINO_REPO, "model.safetensors", 28)}
+
+
+def test_the_design_cards_command_runs_from_the_hub_then_offline_from_the_cache(hub, monkeypatch, capsys, tmp_path):
+    """``bench run --encoders clip,dinov2`` in one run, each family at its own side (``--resolution
+    clip=32,dinov2=28``: ViT-B/32 and ViT-S/14 share no side below 224), through the mirror, then offline."""
     import open_clip
     from timm.models import get_pretrained_cfg
 
-    shared_cache = tmp_path / "hf-cache"  # its own: an earlier test's downloads would hide the fetch
-    use_hub(monkeypatch, hub.endpoint, shared_cache)
-    rc, err, online, took = bench_run(capsys, tmp_path / "online", encoder, resolution=resolution)
+    cache = tmp_path / "hf-cache"  # its own: an earlier test's downloads would hide the fetch
+    use_hub(monkeypatch, hub.endpoint, cache)
+    sides = ",".join(f"{name}={side}" for name, (_, _, side) in FAMILIES.items())
+    rc, err, online, took = bench_run(capsys, tmp_path / "online", "clip,dinov2", resolution=sides)
     assert rc == 0, err
-    by = {r["strategy"]: r for r in online}
+    by = {(r["encoder"], r["strategy"]): r for r in online}
     assert {k: r["status"] for k, r in by.items()} == {
-        "linear-probe": "ok", "zero-shot": "ok" if encoder == "clip" else "skipped"}
-    # fetched before any cell ran; the cells then found the file in the cache, and say where it came from
-    assert f"weights for {encoder}: fetching {repo}/{file}" in err
-    assert by["linear-probe"]["encoder_info"]["weights_source"] == {
-        "origin": "cache", "repo": repo, "file": file, "revision": hub.repos[repo].revisions["main"],
-        "endpoint": hub.endpoint, "url": None}
-    assert ("HEAD", f"/{repo}/resolve/main/{file}") in hub.requests  # the bytes come from the "CDN" (/lfs/)
-    assert ("GET", f"/lfs/{hub.repos[repo].sha256[file]}") in hub.requests
+        ("clip", "linear-probe"): "ok", ("clip", "zero-shot"): "ok",
+        ("dinov2", "linear-probe"): "ok", ("dinov2", "zero-shot"): "skipped"}
+    for encoder, (repo, file, resolution) in FAMILIES.items():
+        # both fetched up front (the failure tests below show it is before any cell); the cells then found
+        # the file in the cache, and say where it came from
+        assert f"weights for {encoder}: fetching {repo}/{file}" in err
+        probe = by[(encoder, "linear-probe")]
+        assert probe["encoder_info"]["weights_source"] == {
+            "origin": "cache", "repo": repo, "file": file, "revision": hub.repos[repo].revisions["main"],
+            "endpoint": hub.endpoint, "url": None}
+        assert ("HEAD", f"/{repo}/resolve/main/{file}") in hub.requests  # the bytes come from the "CDN" (/lfs/)
+        assert ("GET", f"/lfs/{hub.repos[repo].sha256[file]}") in hub.requests
+        # the preprocessing the encoder reports is the library's own pretrained config, at its own side
+        want = (open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k") if encoder == "clip"
+                else get_pretrained_cfg(DINO_ARCH).to_dict())
+        summary = probe["config_summary"]
+        assert summary["encoder.mean"] == pytest.approx(list(want["mean"]))
+        assert summary["encoder.std"] == pytest.approx(list(want["std"]))
+        assert summary["encoder.interpolation"] == want["interpolation"] == "bicubic"
+        assert summary["encoder.input_size"] == probe["encoder_info"]["resolution"] == resolution
+    served = json.loads((hub.served / "clip" / "open_clip_config.json").read_text())["preprocess_cfg"]
+    assert served["mean"] == pytest.approx(by[("clip", "linear-probe")]["config_summary"]["encoder.mean"])
     # a CPU estimate for the large one (CLIP's 88M-parameter image tower), none for ViT-S/14
-    assert ("estimate: clip on the CPU encodes" in err) is (encoder == "clip")
-    # the preprocessing the encoder reports is the library's own pretrained config
-    want = (open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k") if encoder == "clip"
-            else get_pretrained_cfg(DINO_ARCH).to_dict())
-    summary = by["linear-probe"]["config_summary"]
-    assert summary["encoder.mean"] == pytest.approx(list(want["mean"]))
-    assert summary["encoder.std"] == pytest.approx(list(want["std"]))
-    assert summary["encoder.interpolation"] == want["interpolation"] == "bicubic"
-    assert summary["encoder.input_size"] == resolution
-    if encoder == "clip":
-        served = json.loads((hub.served / "clip" / "open_clip_config.json").read_text())["preprocess_cfg"]
-        assert served["mean"] == pytest.approx(summary["encoder.mean"])
+    assert "estimate: clip on the CPU encodes" in err and "estimate: dinov2" not in err
 
     # the same grid offline: from the cache, no request to the hub, the same cells and numbers
     seen = len(hub.requests)
-    use_hub(monkeypatch, hub.endpoint, shared_cache, offline=True)
-    rc, err, offline, _ = bench_run(capsys, tmp_path / "offline", encoder, resolution=resolution)
+    use_hub(monkeypatch, hub.endpoint, cache, offline=True)
+    rc, err, offline, _ = bench_run(capsys, tmp_path / "offline", "clip,dinov2", resolution=sides)
     assert rc == 0, err
-    assert len(hub.requests) == seen
+    assert len(hub.requests) == seen and len(offline) == len(online) == 4
     for rec in offline:
-        first = by[rec["strategy"]]
+        first = by[(rec["encoder"], rec["strategy"])]
         assert (rec["cell_id"], rec["metrics"], rec["encoder_info"]) == (
             first["cell_id"], first["metrics"], first["encoder_info"]), rec["strategy"]
 

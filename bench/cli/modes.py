@@ -62,6 +62,7 @@ def run_stream_command(runner: Any, fmt: str) -> int:
                           f"{' -> '.join(t.name for t in runner.tasks)}; {len(cells)} cells to run, "
                           f"{len(skips)} skipped", cells, skips)
     start = time.perf_counter()
+    prefetch_weights(runner)
     runner.run()
     print(render_streams(runner.results.load(), fmt))
     print(f"results: {runner.results.path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -86,6 +87,7 @@ def run_episodes_command(runner: Any, fmt: str) -> int:
         return print_grid(f"episodes: {len(run)} cells to run, {len(skips)} skipped; {spec.label} from each task's "
                           f"test split; seeds {cfg.seeds}; out {cfg.out}", run, skips)
     start = time.perf_counter()
+    prefetch_weights(runner)
     runner.run()
     board = {"tasks": {}, "failed": [], "skipped": [], "warnings": [],
              "episodes": episode_rows(latest(episodes_file(cfg.out).load()))}
@@ -99,7 +101,13 @@ def before_first_cell(runner: Any) -> None:
     then one line per large encoder estimating its CPU time (bench.weights, bench.run.estimate)."""
     from bench.run.estimate import cpu_estimates
     from bench.run.worker import load_encoder
+
+    prefetch_weights(runner)
+    cpu_estimates(runner, load_encoder, lambda line: print(line, file=sys.stderr))
+
+
+def prefetch_weights(runner: Any) -> None:
+    """Every encoder's weights of any mode's run resolved before its first cell (bench.weights.prefetch)."""
     from bench.weights import prefetch
 
-    prefetch(runner.plugins.encoders, list(runner.encoder_specs), runner.cfg.weights)
-    cpu_estimates(runner, load_encoder, lambda line: print(line, file=sys.stderr))
+    prefetch(runner.plugins.encoders, list(runner.planner.encoder_specs), runner.cfg.weights)

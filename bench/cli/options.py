@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bench.errors import UserError
+
 
 def csv_list(value: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]`` (comma-separated option values)."""
@@ -45,3 +47,15 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def resolution_option(value: Any) -> Any:
+    """``--resolution``'s value parsed (:func:`bench.run.compatibility.parse_resolution`), or one line
+    naming the fix."""
+    from bench.run.compatibility import parse_resolution
+
+    try:
+        return parse_resolution(value)
+    except ValueError as exc:
+        raise UserError(f"--resolution {value}: {exc}; use a positive integer, auto, or per encoder "
+                        "clip=32,dinov2=28") from None

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cli.options import csv_list
+from bench.cli.options import csv_list, resolution_option
 from bench.errors import UserError
 
 COLUMNS = ("logme", "leep", "nce", "hscore", "knn")
@@ -82,8 +82,7 @@ def score(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
         cfg = RunConfig(encoders=csv_list(args.encoders), tasks=csv_list(args.tasks), budgets=args.budget,
                         seeds=args.seeds, out=Path(tmp), device=args.device, weights=_parse_weights(args.weights),
                         data_dir=args.data_dir, forgetting="off", contamination=False, progress=False)
-        if str(args.resolution) != "auto":
-            cfg.resolution = int(args.resolution)
+        cfg.resolution = resolution_option(args.resolution)
         planner = Planner(cfg, plugins)
         if len(planner.budgets) != 1 or planner.budgets[0].kind == "full":
             raise UserError(f"--budget {args.budget!r}: give one budget smaller than the pool, e.g. --budget 10")

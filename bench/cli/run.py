@@ -9,7 +9,7 @@ from typing import Any
 from bench.cli.board import check_format
 from bench.cli.executor_options import TOML_KEYS, add_executor_options, executor_options
 from bench.cli.modes import run_command
-from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list, parse_value
+from bench.cli.options import add_data_options, add_pretraining_index_option, csv_list, parse_value, resolution_option
 from bench.errors import UserError
 
 RUN_EPILOG = """\
@@ -26,7 +26,9 @@ naming the run that holds it; a killed run leaves no lock behind and resumes whe
 
 --resolution auto (default): each encoder's own input size, except that flexible-resolution
 encoders (CNNs) on small images (digits) use the smallest multiple of 32 that holds them, at
-least 64 (fast on CPUs); pass --resolution 224 for the standard ImageNet protocol.
+least 64 (fast on CPUs); pass --resolution 224 for the standard ImageNet protocol. Encoders whose
+patch sizes share no small multiple (ViT-B/32 and ViT-S/14 meet at 224) take a side each:
+--resolution clip=32,dinov2=28 (an encoder not named keeps auto; the side is in each record).
 
 -c run.toml takes the same options as keys (encoders = ["a", "b"], budgets = "1,5", seeds = 3,
 [set] lr = 0.001, [weights] clip = "/path.pt"); options on the command line win.
@@ -67,7 +69,8 @@ def add_run_parser(sub: Any) -> None:
                    help="torch.compile the model in the training loop (opt-in; the first steps pay the compile)")
     r.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="local checkpoint for an encoder (repeatable); checked before caches and hubs")
-    r.add_argument("--resolution", help="input side for every encoder, or auto (default)")
+    r.add_argument("--resolution", help="input side for every encoder, auto (default), or per encoder: "
+                   "clip=32,dinov2=28 (others auto) or 64,clip=224 (a default, then overrides)")
     r.add_argument("--set", action="append", default=[], metavar="[STRATEGY.]KEY=VALUE", dest="set_options",
                    help="override a strategy option (repeatable), e.g. --set finetune.lr=3e-4")
     r.add_argument("--layer-decay", type=float, help="layer-wise lr decay for strategies that support it")
@@ -115,11 +118,12 @@ def _load_toml(path: str) -> dict[str, Any]:
 
 _STR, _INT, _NUM, _BOOL, _TABLE = "a string", "an integer", "a number", "true or false", "a table"
 _NAMES = "a string or a list of strings"
+_RES = "an integer, \"auto\", \"clip=32,dinov2=28\" or a table of encoder = side"
 #: The type each run.toml key takes (``bench run -c``): a wrong one is one line naming key, value and type.
 TOML_TYPES = {
     "encoders": _NAMES, "strategies": _NAMES, "tasks": _NAMES, "pretraining_index": _NAMES,
     "budgets": "a string, an integer or a list of them", "seeds": _INT, "out": _STR, "device": _STR,
-    "resolution": "an integer or \"auto\"", "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
+    "resolution": _RES, "weights": _TABLE, "set": _TABLE, "data_dir": _STR, "download": _BOOL,
     "executor": _STR, "layer_decay": _NUM, "lora_rank": _INT, "lora_alpha": _NUM, "head_init": _STR, "tune": _BOOL,
     "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
     "stream": _STR, "stream_scenario": _STR,
@@ -136,7 +140,8 @@ def _is(value: Any, kind: str) -> bool:
         items = value if isinstance(value, list) else [value]
         return all(isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in items)
     return {_STR: isinstance(value, str), _INT: number and isinstance(value, int), _NUM: number,
-            _BOOL: isinstance(value, bool), _TABLE: isinstance(value, dict)}.get(
+            _BOOL: isinstance(value, bool), _TABLE: isinstance(value, dict),
+            _RES: isinstance(value, (str, dict)) or (number and isinstance(value, int))}.get(
         kind, isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)))
 
 
@@ -185,14 +190,13 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.out = Path(pick("out", str(cfg.out)))
     cfg.device = str(pick("device", cfg.device))
     cfg.precision, cfg.compile = str(pick("precision", cfg.precision)), bool(pick("compile", False))
-    res = pick("resolution", cfg.resolution)
-    if str(res) != "auto":
-        try:
-            res = int(res)
-            assert res > 0
-        except (ValueError, AssertionError):
-            raise UserError(f"--resolution {res!r}: use a positive integer or auto") from None
-    cfg.resolution = res
+    cfg.resolution = resolution_option(pick("resolution", cfg.resolution))
+    if isinstance(cfg.resolution, dict):
+        asked = {n for e in cfg.encoders for n in (e, e.split(":")[0])}
+        stray = sorted(k for k in cfg.resolution if k != "*" and k not in asked)
+        if stray:
+            raise UserError(f"--resolution names {', '.join(stray)}, not among --encoders "
+                            f"{','.join(cfg.encoders)}; name an encoder of the run (bare name or NAME:VARIANT)")
     weights = {str(k): str(v) for k, v in dict(file_cfg.get("weights", {})).items()}
     weights.update(_parse_weights(args.weights))
     cfg.weights = weights

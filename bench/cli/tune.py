@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cli.options import csv_list, parse_value
+from bench.cli.options import csv_list, parse_value, resolution_option
 from bench.cli.run import _parse_set
 from bench.domain import selection
 from bench.domain.select import fitted_ratios
@@ -195,8 +195,7 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
         cfg = RunConfig(encoders=[args.encoder], strategies=[args.strategy], tasks=[task.name], budgets=args.budgets,
                         seeds=args.seeds, out=Path(out), device=args.device, options=options, data_dir=args.data_dir,
                         forgetting="off", contamination=False, progress=False)
-        if str(args.resolution) != "auto":
-            cfg.resolution = int(args.resolution)
+        cfg.resolution = resolution_option(args.resolution)
         planner = Planner(cfg, plugins)
         cells, skips = planner.expand(task)
         if skips:

@@ -43,12 +43,60 @@ def native_size(task: TaskData) -> int | None:
     return max(sides) if sides else None
 
 
-def resolution_for(resolution: int | str, meta: Mapping[str, Any], task: TaskData) -> int | None:
-    """``--resolution N`` for every encoder; ``auto``: the encoder's own input size, except that
-    flexible-resolution encoders (CNNs) on tasks of small images get the smallest multiple of 32
+#: ``--resolution``: one side for every encoder, ``auto``, or per encoder (``{"*": default, name: side}``).
+Resolution = int | str | Mapping[str, int | str]
+
+
+def parse_resolution(value: Any) -> Resolution:
+    """``--resolution``'s value: ``auto``, ``N``, or ``[DEFAULT,]NAME=N,...`` (per encoder, e.g.
+    ``clip=32,dinov2=28`` or ``64,clip=224``; a config file may give a table); names as ``--encoders``
+    spells them, a bare name covering its variants. Raises ValueError naming the bad part."""
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        text = str(value).strip()
+        items = []
+        for part in [p.strip() for p in text.split(",") if p.strip()] or [text]:
+            name, eq, side = part.rpartition("=")
+            items.append((name.strip() if eq else "*", side.strip()))
+    out: dict[str, int | str] = {}
+    for name, side in items:
+        if not name:
+            raise ValueError(f"{name}={side}: name the encoder before '='")
+        if str(side) == "auto":
+            out[name] = "auto"
+            continue
+        try:
+            size = int(side)
+        except (TypeError, ValueError):
+            size = 0
+        if size <= 0:
+            where = f" for {name}" if name != "*" else ""
+            raise ValueError(f"{side!r}{where} is not a positive integer or auto")
+        out[name] = size
+    if list(out) == ["*"]:
+        return out["*"]
+    return out
+
+
+def resolution_of(resolution: Resolution, encoder: str | None) -> int | str:
+    """The side ``--resolution`` asks for ``encoder`` (full name first, then the bare name), or ``auto``."""
+    if not isinstance(resolution, Mapping):
+        return resolution
+    for key in ([encoder, encoder.split(":")[0]] if encoder else []) + ["*"]:
+        if key in resolution:
+            return resolution[key]
+    return "auto"
+
+
+def resolution_for(resolution: Resolution, meta: Mapping[str, Any], task: TaskData,
+                   encoder: str | None = None) -> int | None:
+    """``--resolution N`` (or ``encoder``'s entry of a per-encoder value); ``auto``: the encoder's own
+    input size, except that flexible-resolution encoders (CNNs) on tasks of small images get the smallest multiple of 32
     that holds the native size, at least 64, instead of being blown up to 224 (on CPUs 224 px
     costs ~12x the compute of 64 px; measured: ImageNet EfficientNet-Lite0 features at 32 px
     lose most of their transfer, at 64 px they keep most of it)."""
+    resolution = resolution_of(resolution, encoder)
     if resolution != "auto":
         return int(resolution)
     meta = EncoderMeta.of(meta)

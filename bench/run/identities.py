@@ -35,7 +35,8 @@ def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: 
         or meta.weights,
         "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
         **{f"encoder.{k}": v for k, v in (encoder.preprocessing() if encoder is not None else
-                                          {"input_size": planner.resolution_for(meta, task) or meta.input_size}
+                                          {"input_size": planner.resolution_for(meta, task, encoder_name)
+                                           or meta.input_size}
                                           ).items()},
         "task": task.name,
         "task.fingerprint": task_fingerprint(task),

@@ -52,7 +52,7 @@ class RunConfig:
     #: encoder name -> local checkpoint path (``--weights NAME=PATH``)
     weights: dict[str, str] = field(default_factory=dict)
     #: ``"auto"``, or an input side length for every encoder
-    resolution: int | str = "auto"
+    resolution: Any = "auto"  # int, "auto" or {"*": default, encoder: side} (compatibility.parse_resolution)
     #: (strategy or None for all that declare it, key, value)
     options: Options = field(default_factory=list)
     data_dir: str | None = None
@@ -242,8 +242,8 @@ class Planner:
                 return None
         return None if choice == task_name else choice
 
-    def resolution_for(self, meta: Mapping[str, Any], task: TaskData) -> int | None:
-        return resolution_for(self.cfg.resolution, meta, task)
+    def resolution_for(self, meta: Mapping[str, Any], task: TaskData, encoder: str | None = None) -> int | None:
+        return resolution_for(self.cfg.resolution, meta, task, encoder)
 
     def encoder_info(self, encoder: str, task: TaskData) -> dict[str, Any]:
         """The record's ``encoder_info``: plugin, pretraining data, weights and input size."""
@@ -253,7 +253,7 @@ class Planner:
             "plugin": spec.plugin,
             "pretraining_data": list(meta.pretraining_data),
             "weights": self.cfg.weights.get(encoder) or meta.weights,
-            "resolution": self.resolution_for(meta, task) or meta.input_size,
+            "resolution": self.resolution_for(meta, task, encoder) or meta.input_size,
         }
 
 

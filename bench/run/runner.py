@@ -65,8 +65,8 @@ class Runner:
     def cells_for(self, task: str, encoder: str) -> list[Cell]:
         return self.planner.cells_for(task, encoder)
 
-    def resolution_for(self, meta: Any, task: TaskData) -> int | None:
-        return self.planner.resolution_for(meta, task)
+    def resolution_for(self, meta: Any, task: TaskData, encoder: str | None = None) -> int | None:
+        return self.planner.resolution_for(meta, task, encoder)
 
     def reference_task(self, task_name: str) -> TaskData | None:
         """The task forgetting is measured on, or None."""

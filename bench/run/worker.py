@@ -254,7 +254,7 @@ def load_encoder(planner: Planner, name: str, task: TaskData, device: str, pretr
     meta = planner.encoder_meta(name)
     request = EncoderRequest(name=spec.name, variant=variant, pretrained=pretrained,
                              weights=weights_for(planner.cfg.weights, name),
-                             resolution=planner.resolution_for(meta, task),
+                             resolution=planner.resolution_for(meta, task, name),
                              native_size=task.native_size, device=device)
     encoder = spec.load(request)
     encoder.module.to(device).eval()
