@@ -96,9 +96,11 @@ def has_conv(module: nn.Module) -> bool:
 
 
 def use_channels_last(module: nn.Module, device: str, enabled: bool | None = None) -> bool:
-    """Convert a CNN to channels_last (on CUDA by default; ``enabled`` forces it either way); returns
-    whether inputs should be channels_last too (:func:`to_device`). Transformers are left alone."""
-    on = device.startswith("cuda") if enabled is None else enabled
+    """Convert a CNN to channels_last (by default on every device since protocol 3: on the CPU a
+    Lite0 training step took 0.84 s against 1.30 s contiguous, a forward 0.16 against 0.20 s;
+    ``enabled`` forces it either way); returns whether inputs should be channels_last too
+    (:func:`to_device`). Transformers are left alone."""
+    on = True if enabled is None else enabled
     if not on or not has_conv(module):
         return False
     module.to(memory_format=torch.channels_last)

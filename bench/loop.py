@@ -4,7 +4,7 @@
 ``--precision``'s autocast (:func:`bench.accel.autocast`), an out-of-memory step is redone in
 micro-batches when the caller can split its batch (``items=``), and the optimisers and the
 scheduler step here and nowhere else (``tests/test_one_loop.py`` fails on an ``.step()`` outside).
-:func:`prepare` moves a model to its device, converts a CNN to channels_last on CUDA and applies
+:func:`prepare` moves a model to its device, converts a CNN to channels_last and applies
 ``--compile``. A strategy supplies its data and its loss through hooks:
 
 - ``draw(step)``: put the modules in their training modes and draw the step's batch (the RNG
@@ -78,7 +78,7 @@ def cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
 
 
 def prepare(model: nn.Module, device: str) -> tuple[nn.Module, bool]:
-    """``model`` on ``device`` for training: channels_last on CUDA for a CNN, and the module to call
+    """``model`` on ``device`` for training: channels_last for a CNN, and the module to call
     (``torch.compile``'s wrapper under ``--compile``, sharing ``model``'s parameters; else ``model``).
     Returns it and whether inputs go channels_last (:func:`bench.accel.to_device`)."""
     model.to(device)

@@ -62,7 +62,7 @@ class FeatureScale:
 
 
 def fit_logistic_info(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, seed: int,
-                      subspace: bool = False) -> tuple[Any, dict[str, Any]]:
+                      subspace: bool = True) -> tuple[Any, dict[str, Any]]:
     """:func:`fit_logistic` plus what to record: ``probe_iterations`` (the solver's iteration
     count) and ``probe_converged`` (False when it stopped at ``max_iter``).
 
@@ -71,10 +71,9 @@ def fit_logistic_info(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, see
     features (the loss's gradient is), so logistic regression on the coordinates ``z = x V`` in an
     orthonormal basis ``V`` of that span has the same optimum, ``W = W_z V^T``, at ``n x n`` instead
     of ``n x d`` per solver step (1.5-4x faster at 1-20 per class). The returned classifier holds
-    ``W`` on the original features. Off by default: the optimum is the same, but the solver's
-    stopping rule is not rotation-invariant, so a cell's accuracy can move by a few test items
-    (0.3 pt measured on mnist5k, benchmarks/bench_probe.py), more than published numbers may move
-    between protocol versions."""
+    ``W`` on the original features. On since protocol 3 (``subspace=False`` is the protocol-2
+    solve): the optimum is the same, but the solver's stopping rule is not rotation-invariant, so a
+    cell's accuracy can move by a few test items (0.3 pt measured on mnist5k, benchmarks/bench_probe.py)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 

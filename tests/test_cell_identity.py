@@ -44,7 +44,7 @@ def test_identical_rerun_skips_every_cell_and_records_carry_the_identity(tmp_pat
     summary = probe["config_summary"]
     # every option value, not only the changed ones (config_id stays the human label)
     assert summary["option.C"] == 100.0 and summary["option.max_iter"] == 2000 and probe["config_id"] == "default"
-    assert summary["protocol"] == results.PROTOCOL_VERSION == 2
+    assert summary["protocol"] == results.PROTOCOL_VERSION == 3
     assert summary["encoder.input_size"] == 16 and summary["encoder.weights"] == "seed-1234"
     assert len(summary["encoder.fingerprint"]) == results.SUMMARY_DIGITS
     assert len(summary["task.fingerprint"]) == results.SUMMARY_DIGITS
@@ -81,9 +81,9 @@ def test_rerun_after_the_protocol_version_changed_runs_the_cells_again(tmp_path,
     """Guards against PROTOCOL_VERSION being left out of the identity."""
     cfg = toy_config(tmp_path, strategies=["toy-centroid"], seeds=1)
     Runner(cfg, plugins).run()
-    monkeypatch.setattr(results, "PROTOCOL_VERSION", 3)
+    monkeypatch.setattr(results, "PROTOCOL_VERSION", results.PROTOCOL_VERSION + 1)
     [rec] = Runner(cfg, plugins).run()
-    assert rec["protocol"] == 3 and rec["config_summary"]["protocol"] == 3
+    assert rec["protocol"] == rec["config_summary"]["protocol"] == results.PROTOCOL_VERSION
 
 
 def test_schema_1_records_never_count_as_done(tmp_path, plugins):

@@ -28,8 +28,10 @@ def stable(records):
     return sorted(json.dumps({k: v for k, v in r.items() if k not in VOLATILE}, sort_keys=True) for r in records)
 
 
-def run(out, executor="local", options=None, **kw):
-    cfg = RunConfig(**{**GRID, **kw}, out=out, executor=executor, executor_options=dict(options or {}))
+def run(out, executor="local", options=None, recipe=(), **kw):
+    """``options``: the executor's; ``recipe``: ``--set`` values, as (strategy, key, value)."""
+    cfg = RunConfig(**{**GRID, **kw}, out=out, executor=executor, executor_options=dict(options or {}),
+                    options=list(recipe))
     return Runner(cfg, load_plugins()).run()
 
 
@@ -73,6 +75,37 @@ def test_submitit_local_gives_the_local_records(tmp_path, local_records):
     records = run(tmp_path / "run", executor="submitit", options=SUBMITIT_LOCAL)
     assert stable(records) == stable(local_records)
     assert (tmp_path / "run" / "submitit").is_dir()  # job files under the run folder by default
+
+
+#: a group of training cells: fine-tuning's floats depend on the torch thread count (tests/test_cell_threads.py)
+TRAINING = dict(encoders=["efficientnet-lite0"], strategies=["finetune"], tasks=["digits"], seeds=2,
+                recipe=[("finetune", "max_steps", 6)])
+
+
+@pytest.fixture(scope="module")
+def local_training(tmp_path_factory):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the driver's process with 2 threads; Ray's and --jobs 2's workers have 1
+    try:
+        records = run(tmp_path_factory.mktemp("local-training") / "run", **TRAINING)
+    finally:
+        torch.set_num_threads(before)
+    assert len(records) == 2 and {r["status"] for r in records} == {"ok"}
+    return records
+
+
+@pytest.mark.parametrize("executor,options", [("local", {"jobs": 2}), ("ray", {}), ("submitit", SUBMITIT_LOCAL)])
+def test_training_cells_give_the_same_records_on_every_executor(tmp_path, local_training, executor, options,
+                                                               request):
+    """Guards against a cell's number depending on where it ran (a worker's thread count)."""
+    if executor == "ray":
+        request.getfixturevalue("ray_instance")
+    if executor == "submitit":
+        pytest.importorskip("submitit")
+    records = run(tmp_path / "run", executor=executor, options=options, **TRAINING)
+    assert stable(records) == stable(local_training)
 
 
 @pytest.mark.parametrize("executor,options", [("ray", {}), ("local", {"jobs": 2})])

@@ -107,7 +107,7 @@ def test_channels_last_for_cnns_only_and_the_same_features():
     assert accel.use_channels_last(enc.module, "cpu", enabled=True)
     assert enc.module[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not accel.use_channels_last(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), "cpu", enabled=True)
-    assert not accel.use_channels_last(tiny_encoder().module, "cpu")  # default: CUDA only
+    assert accel.use_channels_last(tiny_encoder().module, "cpu")  # default since protocol 3: every device
     x = accel.to_device(torch.randn(2, 3, 8, 8), "cpu", channels_last=True)
     assert x.is_contiguous(memory_format=torch.channels_last)
     np.testing.assert_allclose(encode(enc, split.images, len(split)), plain, rtol=1e-5, atol=1e-6)

@@ -41,7 +41,7 @@ def test_records_carry_the_contract_fields(tmp_path, plugins):
     assert len(records) == 2 * 2 * 2
     for r in records:
         assert set(REQUIRED_FIELDS) <= set(r)
-        assert r["status"] == "ok" and r["error"] is None and r["schema"] == 2 and r["protocol"] == 2
+        assert r["status"] == "ok" and r["error"] is None and r["schema"] == 2 and r["protocol"] == 3
         assert len(r["cell_id"]) == 16 and len(r["config_digest"]) == 16
         assert 0.0 <= r["metrics"]["accuracy"] <= 1.0 and "balanced_accuracy" in r["metrics"]
         assert r["device"] == "cpu" and r["versions"]["transfer-bench"] == bench.__version__

@@ -141,7 +141,7 @@ def test_foreign_results_files_are_one_line_errors(tmp_path, data, message):
     ('download = "yes"', r"download = 'yes' should be true or false"),
     ('cell_timeout = "soon"', r"cell_timeout = 'soon' should be a number"),
     ("set = 3", r"set = 3 should be a table"),
-    ("resolution = 1.5", r'resolution = 1.5 should be an integer or "auto"'),
+    ("resolution = 1.5", r'resolution = 1.5 should be an integer, "auto", "clip=32,dinov2=28" or a table'),
 ])
 def test_run_toml_with_wrong_types_is_one_line(tmp_path, toml, message):
     """Guards against run.toml values of the wrong type reaching the run (old code: e.g. a

@@ -39,7 +39,7 @@ def test_subspace_solve_gives_the_full_space_solution(per_class):
 
 def test_subspace_solve_works_in_the_items_span(monkeypatch):
     """Guards: with n < d the solver sees n-dimensional coordinates, not d features (before: d); the
-    default is the full space (the published numbers' solver)."""
+    default since protocol 3; ``subspace=False`` is protocol 2's full-space solve)."""
     seen = []
     real_fit = LogisticRegression.fit
 
@@ -53,4 +53,5 @@ def test_subspace_solve_works_in_the_items_span(monkeypatch):
     x_big, y_big, _, _ = few_shot(80)  # 400 items > 300 features: the full space as before
     fit_logistic_info(x_big, y_big, 100.0, 2000, 0, subspace=True)
     fit_logistic_info(x, y, 100.0, 2000, 0)
-    assert seen == [(20, 19), (400, 300), (20, 300)]
+    fit_logistic_info(x, y, 100.0, 2000, 0, subspace=False)
+    assert seen == [(20, 19), (400, 300), (20, 19), (20, 300)]

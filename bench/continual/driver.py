@@ -190,12 +190,12 @@ class StreamRunner:
         """Begin, then learn each task in turn, scoring every task after each; failures are recorded."""
         from bench.run.cell import PeakMemory, failure_reason
         from bench.run.deadline import CellTimeout, deadline
-        from bench.run.device import seed_everything
+        from bench.run.device import cell_threads, seed_everything
 
         rec = self.record(cell, ident, device)
         start = time.perf_counter()
         try:
-            with PeakMemory(device) as peak, deadline(self.cfg.cell_timeout):
+            with PeakMemory(device) as peak, deadline(self.cfg.cell_timeout), cell_threads():
                 seed_everything(cell.seed)
                 metrics, infos = self._learn_stream(cell, device)
             rec.update(status="ok", metrics=metrics, info=jsonable(infos), peak_mem_mb=round(peak.peak_mb, 1))

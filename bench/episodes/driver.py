@@ -25,7 +25,7 @@ import numpy as np
 from bench.episodes.spec import EpisodeSpec, meta_train, parse_episodes, run_episode, sample_episodes, summarise
 from bench.run.cell import PeakMemory, failure_reason
 from bench.run.deadline import CellTimeout, deadline
-from bench.run.device import deterministic_settings, resolve_device, seed_everything
+from bench.run.device import cell_threads, deterministic_settings, resolve_device, seed_everything
 from bench.run.executors import execute
 from bench.run.folder import RunFolder
 from bench.run.identities import cell_identities
@@ -163,7 +163,7 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
                          "episodes": spec.episodes, "episodes_sha256": episodes.digest})
     start, accuracies, fitted = time.perf_counter(), [], None
     try:
-        with PeakMemory(device) as mem, deadline(timeout):
+        with PeakMemory(device) as mem, deadline(timeout), cell_threads():
             seed_everything(cell.seed)
             state = meta_train(strategy, task, store, context)
             for i in range(len(episodes)):

@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.run.budgets import ids_digest
 from bench.run.deadline import CellTimeout, deadline
-from bench.run.device import deterministic_settings, seed_everything
+from bench.run.device import cell_threads, deterministic_settings, seed_everything
 from bench.run.plan import Cell
 from bench.run.records import jsonable
 from bench.run.tuning import fit_with_tuning
@@ -105,7 +105,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     rec["device_info"] = deterministic_settings(job.device)
     start = time.perf_counter()
     try:
-        with PeakMemory(job.device) as mem, deadline(job.timeout):
+        with PeakMemory(job.device) as mem, deadline(job.timeout), cell_threads():
             seed_everything(cell.seed)
             fitted = (job.strategy.fit(ctx) if job.spec is None
                       else fit_with_tuning(job.strategy, job.spec, ctx, reseed=seed_everything))

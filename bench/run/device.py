@@ -3,6 +3,8 @@ deterministic settings each worker applies (and records) before it trains."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.errors import UserError
@@ -21,15 +23,37 @@ def resolve_device(device: str) -> str:
     return device
 
 
+#: The torch intra-op thread count every cell computes with (protocol 3). A training step's float
+#: sums depend on it (the backward pass splits its reductions by thread): the same fine-tune cell
+#: scored 65.9% with 2 threads and 50.6% with 1. Fixed, a cell's record no longer depends on the
+#: machine's cores or the executor (Ray's workers run 1 thread); parallelism across cells comes from
+#: ``--jobs``. Encoding (forward passes only) keeps the machine's threads: its output is bitwise the
+#: same at any thread count (tests/test_cell_threads.py checks both facts).
+CELL_THREADS = 1
+
+
+@contextmanager
+def cell_threads() -> Iterator[int]:
+    """Compute with :data:`CELL_THREADS` torch threads inside the block (a cell), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(CELL_THREADS)
+    try:
+        yield CELL_THREADS
+    finally:
+        torch.set_num_threads(before)
+
+
 def deterministic_settings(device: str) -> dict[str, Any]:
     """Make this process reproducible on ``device`` and say how: on CUDA, cuDNN benchmark off,
     cuDNN deterministic, deterministic algorithms (warn-only where none exists) and the cuBLAS
-    workspace setting they need; on the CPU, the torch thread count (it changes float sums)."""
+    workspace setting they need; the torch thread count a cell computes with (:data:`CELL_THREADS`)."""
     import os
 
     import torch
 
-    info: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    info: dict[str, Any] = {"torch_threads": CELL_THREADS}
     if device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False

@@ -51,8 +51,9 @@ class RunConfig:
     compile: bool = False
     #: encoder name -> local checkpoint path (``--weights NAME=PATH``)
     weights: dict[str, str] = field(default_factory=dict)
-    #: ``"auto"``, or an input side length for every encoder
-    resolution: Any = "auto"  # int, "auto" or {"*": default, encoder: side} (compatibility.parse_resolution)
+    #: ``"auto"``, an input side for every encoder, or per encoder ``{"*": default, name: side}``
+    #: (:func:`bench.run.compatibility.parse_resolution`)
+    resolution: Any = "auto"
     #: (strategy or None for all that declare it, key, value)
     options: Options = field(default_factory=list)
     data_dir: str | None = None

@@ -43,9 +43,9 @@ SCHEMA_VERSION = 2
 #: Version of the protocol: bump it whenever a default (a strategy's option, the training
 #: recipe, a probe's scaling, a detector's threshold, how budgets are drawn) or a protocol rule
 #: changes, so that every cell gets a new ``cell_id`` and resume re-runs it instead of keeping
-#: numbers made under the old rules. 1: the first published runs; 2: issue 10 (cell identity,
-#: new defaults).
-PROTOCOL_VERSION = 2
+#: numbers made under the old rules. 1: the first runs; 2: issue 10 (cell identity, new defaults);
+#: 3: issues 21-25 (threads per cell, channels_last, subspace probe...: docs/protocol.md).
+PROTOCOL_VERSION = 3
 #: The human-readable key of a cell (two records with the same key may differ in configuration).
 KEY_FIELDS = ("encoder", "strategy", "task", "budget", "seed", "config_id")
 IDENTITY_FIELDS = ("protocol", "cell_id", "config_digest", "config_summary")

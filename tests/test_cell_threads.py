@@ -1,0 +1,76 @@
+"""A cell's record does not depend on the process's torch thread count (protocol 3's CELL_THREADS)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+import bench.run.cell
+from bench.plugins import load_plugins
+from bench.run.device import CELL_THREADS, cell_threads
+from bench.run.plan import RunConfig
+from bench.run.runner import Runner
+
+#: a fine-tune cell big enough that the backward pass splits its sums over threads
+GRID = dict(encoders=["efficientnet-lite0"], strategies=["finetune"], tasks=["digits"], budgets="1",
+            seeds=1, device="cpu", progress=False, forgetting="off", contamination=False,
+            options=[("finetune", "max_steps", 12)])
+
+
+def finetune_record(out, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        [rec] = Runner(RunConfig(**GRID, out=out), load_plugins()).run()
+    finally:
+        torch.set_num_threads(before)
+    assert rec["status"] == "ok", rec.get("error")
+    return rec
+
+
+def test_a_training_cell_gives_the_same_record_with_1_and_2_threads(tmp_path):
+    one, two = finetune_record(tmp_path / "one", 1), finetune_record(tmp_path / "two", 2)
+    assert one["cell_id"] == two["cell_id"]
+    assert one["metrics"] == two["metrics"] and one["info"]["steps"] == 12
+    assert one["device_info"]["torch_threads"] == two["device_info"]["torch_threads"] == CELL_THREADS == 1
+
+
+def test_without_the_fixed_count_the_same_cell_moves(tmp_path, monkeypatch):
+    """The control: the thread count really changes a training step's floats (else the test above
+    could not fail), and the fixed count is what removes it."""
+    monkeypatch.setattr(bench.run.cell, "cell_threads", contextlib.nullcontext)
+    one, two = finetune_record(tmp_path / "one", 1), finetune_record(tmp_path / "two", 2)
+    assert one["metrics"] != two["metrics"]
+
+
+def test_encoding_is_bitwise_the_same_at_any_thread_count():
+    """Why encoding keeps the machine's threads: a forward pass gives the same bits at 1, 2 and 3
+    threads, contiguous and channels_last (the CPU path since protocol 3)."""
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("efficientnet_lite0", pretrained=False).eval()
+    x = torch.randn(32, 3, 64, 64)
+    before = torch.get_num_threads()
+    try:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            model, xs, outs = model.to(memory_format=layout), x.contiguous(memory_format=layout), []
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                with torch.no_grad():
+                    outs.append(model(xs))
+            assert all(torch.equal(outs[0], o) for o in outs[1:]), layout
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cell_threads_restores_the_process_count():
+    before = torch.get_num_threads()
+    with cell_threads() as n:
+        assert torch.get_num_threads() == n == CELL_THREADS
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), cell_threads():
+        raise RuntimeError("a failed cell")
+    assert torch.get_num_threads() == before
