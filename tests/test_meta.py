@@ -227,7 +227,6 @@ def test_protonet_beats_the_frozen_prototype_when_base_and_novel_classes_share_s
     frozen = accuracy(Prototype(), {})
     meta = accuracy(ProtoNet(), {"meta_steps": 60, "meta_query": 5, "lr": 0.05, "weight_decay": 0.0,
                                  "warmup_frac": 0.0})
-    print("PLANTED", frozen, meta)
     assert frozen < 0.5 and meta > frozen + 0.3, (frozen, meta)
 
 
@@ -237,3 +236,55 @@ def test_meta_strategies_outside_episodes_are_one_line():
                      config={})
     with pytest.raises(UserError, match="protonet runs on the episode protocol only"):
         ProtoNet().fit(ctx)
+
+
+def test_run_records_the_class_split_and_meta_training_cost_and_shows_the_meta_table(tmp_path, capsys, with_plugins):
+    """Guards the driver end to end (toy CNN, digits): every strategy on the same novel-class episodes,
+    the split and meta-training's steps and seconds in each meta-learner's record, the Meta-learning
+    table at the end."""
+    import json
+
+    from bench.cli import main
+
+    out = tmp_path / "run"
+    argv = ["run", "--episodes", "5:1:3:4", "--tasks", "digits", "--encoders", "toy-cnn", "--seeds", "1",
+            "--strategies", "prototype,protonet,fomaml,reptile,good-embedding", "--no-progress", "--forgetting", "off",
+            "--no-contamination", "--set", "protonet.meta_steps=3", "--set", "meta_steps=3", "--set", "max_steps=3",
+            "--set", "min_steps=3", "--out", str(out)]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    recs = {r["strategy"]: r for r in map(json.loads, (out / "episodes.jsonl").read_text().splitlines())}
+    assert {r["status"] for r in recs.values()} == {"ok"}, {s: r.get("error") for s, r in recs.items()}
+    eps = [r["episodes"] for r in recs.values()]
+    assert len({e["episodes_sha256"] for e in eps}) == 1 and len({tuple(e["novel_classes"]) for e in eps}) == 1
+    assert all(len(e["novel_classes"]) == 5 and not set(e["base_classes"]) & set(e["novel_classes"]) for e in eps)
+    assert "meta_train" not in recs["prototype"]["episodes"]
+    for s in ("protonet", "fomaml", "reptile", "good-embedding"):
+        cost = recs[s]["episodes"]["meta_train"]
+        assert cost["steps"] == 3 and cost["wall_s"] > 0, (s, cost)
+    assert "Meta-learning: novel-class query accuracy" in table and "3 / " in table
+
+
+def test_meta_table_pivots_shots_and_leaves_out_episodes_on_all_classes():
+    """Guards the table: one row per strategy with a column per K-shot, meta-training's cost, and
+    records from before the base/novel rule (no novel_classes) left out."""
+    from bench.episodes.spec import summarise
+    from bench.report import meta as board_meta
+    from bench.report.episodes import episode_rows
+
+    def rec(strategy, k, accs, cost=None, novel=True):
+        e = {"n_way": 5, "k_shot": k, "q_query": 15, **summarise(accs)}
+        if novel:
+            e["novel_classes"] = ["0", "1"]
+        if cost:
+            e["meta_train"] = {"steps": cost, "wall_s": 2.0}
+        return {"task": "m", "encoder": "e", "strategy": strategy, "config_id": "default", "seed": 0, "status": "ok",
+                "wall_s": 1.0, "episodes": e}
+
+    rows = board_meta.meta_rows(episode_rows([rec("protonet", 1, [0.5, 1.0], 100), rec("protonet", 5, [1.0], 100),
+                                              rec("prototype", 1, [0.25, 0.75]), rec("knn", 1, [1.0], novel=False)]))
+    (title, headers, body), = board_meta.tables({"meta": rows})
+    assert headers[:6] == ["encoder", "task", "strategy", "N-way", "1-shot", "5-shot"]
+    ci = 100 * 1.96 * 0.25 / math.sqrt(2)
+    assert body == [["e", "m", "protonet", "5-way", f"75.00 ± {ci:.2f}", "100.00 ± 0.00", "2", "100 / 2 s, 100 / 2 s"],
+                    ["e", "m", "prototype", "5-way", f"50.00 ± {ci:.2f}", "-", "2", "-"]]
