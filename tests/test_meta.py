@@ -21,8 +21,8 @@ from bench.strategies import FitContext
 from bench.tasks import ArraySplit, TaskData
 from bench.views import LabelledSplit
 from bench_plugins.strategies._fomaml import fomaml_loss
-from bench_plugins.strategies._prototype import Prototype
 from bench_plugins.strategies._protonet import ProtoNet
+from bench_plugins.strategies._prototype import Prototype
 from bench_plugins.strategies._reptile import Reptile
 
 
@@ -65,12 +65,12 @@ def test_episodes_never_mix_base_and_novel_classes():
     """Guards the evaluation rule: every episode's classes, support and query items are novel only."""
     task = toy_task(10)
     split = class_split(task, 1)
-    eps = sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(3, 2, 3, 40), 1, classes=split.novel)
+    eps = sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(3, 2, 3, 40), 1, among=split.novel)
     labels = np.asarray(task.test.labels)
     assert set(eps.classes.ravel()) <= set(split.novel)
     assert set(labels[eps.support.ravel()]) | set(labels[eps.query.ravel()]) <= set(split.novel)
     with pytest.raises(UserError, match="5 novel classes with at least K\\+Q = 5 items, fewer than N = 6"):
-        sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(6, 2, 3, 4), 1, classes=split.novel)
+        sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(6, 2, 3, 4), 1, among=split.novel)
 
 
 def test_no_novel_item_reaches_meta_training():
@@ -107,7 +107,8 @@ def test_protonet_loss_equals_a_hand_computation_on_2_way_1_shot():
 
 def hand_params():
     g = torch.Generator().manual_seed(0)
-    return {"A": torch.randn(2, 2, generator=g) * 0.1, "W": torch.randn(2, 2, generator=g), "b": torch.tensor([0.1, -0.2])}
+    return {"A": torch.randn(2, 2, generator=g) * 0.1, "W": torch.randn(2, 2, generator=g),
+            "b": torch.tensor([0.1, -0.2])}
 
 
 def test_maml_inner_step_changes_only_the_adapted_parameters_and_is_a_hand_sgd_step():
@@ -214,7 +215,7 @@ def test_protonet_beats_the_frozen_prototype_when_base_and_novel_classes_share_s
     task, encoder = planted_task(), planted_encoder()
     split = class_split(task, 0)
     spec = EpisodeSpec(4, 1, 5, 40)
-    episodes = sample_episodes(task.test.labels, task.test.ids, spec, 0, classes=split.novel)
+    episodes = sample_episodes(task.test.labels, task.test.ids, spec, 0, among=split.novel)
 
     def features(s):
         return encode(encoder, s.images, len(s))
@@ -222,7 +223,8 @@ def test_protonet_beats_the_frozen_prototype_when_base_and_novel_classes_share_s
     def accuracy(strategy, config):
         ctx = context(**config) | {"load_encoder": lambda pretrained=True: copy.deepcopy(encoder)}
         state = meta_train(strategy, task, features, ctx, split, spec)
-        return np.mean([run_episode(strategy, task, episodes, i, features, ctx, state)[0] for i in range(len(episodes))])
+        return np.mean([run_episode(strategy, task, episodes, i, features, ctx, state)[0]
+                        for i in range(len(episodes))])
 
     frozen = accuracy(Prototype(), {})
     meta = accuracy(ProtoNet(), {"meta_steps": 60, "meta_query": 5, "lr": 0.05, "weight_decay": 0.0,

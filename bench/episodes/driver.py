@@ -70,7 +70,7 @@ def check(cfg: RunConfig, planner: Planner, load_task: Callable[[str], TaskData]
         task = load_task(name)
         for seed in range(cfg.seeds):  # a derived class split differs by seed
             sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(spec.n_way, spec.k_shot, spec.q_query, 1),
-                            seed, what=f"the test split of {name!r}", classes=class_split(task, seed).novel)
+                            seed, what=f"the test split of {name!r}", among=class_split(task, seed).novel)
     return spec
 
 
@@ -160,7 +160,7 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
     context = {"config": dict(cell.config), "seed": cell.seed, "device": device, "load_encoder": load_encoder,
                "encoder_meta": meta, "progress": lambda m: None}
     split = class_split(task, cell.seed)
-    episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed, classes=split.novel)
+    episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed, among=split.novel)
     rec.update(mode="episodes", n_labelled=spec.n_way * spec.k_shot,
                episodes={"n_way": spec.n_way, "k_shot": spec.k_shot, "q_query": spec.q_query,
                          "episodes": spec.episodes, "episodes_sha256": episodes.digest, **split.record(task.classes)})

@@ -1,4 +1,4 @@
-"""What the meta-learning strategies share: base-class training episodes, the prototypical loss, a head's inner SGD steps, and an adapted encoder's embedding.
+"""What the meta-learning strategies share: training episodes, the prototypical loss, a head's inner SGD, an embedding.
 
 - :func:`training_episodes`: the seeded episodes meta-training draws from the base classes (the same
   sampler as the evaluation episodes, :func:`bench.episodes.spec.sample_episodes`).
@@ -52,7 +52,8 @@ def episode_labels(n: int, per_class: int) -> torch.Tensor:
     return torch.arange(n).repeat_interleave(per_class)
 
 
-def prototypical_logits(z_support: torch.Tensor, y_support: torch.Tensor, z_query: torch.Tensor, n: int) -> torch.Tensor:
+def prototypical_logits(z_support: torch.Tensor, y_support: torch.Tensor, z_query: torch.Tensor,
+                        n: int) -> torch.Tensor:
     """``-||z_query - c_j||^2`` for the prototypes ``c_j`` (the mean support embedding of class ``j``)."""
     onehot = F.one_hot(y_support, n).to(z_support.dtype)
     protos = (onehot.T @ z_support) / onehot.sum(0).clamp(min=1)[:, None]

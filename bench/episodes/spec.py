@@ -91,15 +91,15 @@ class Episodes:
 
 
 def sample_episodes(labels: np.ndarray, ids: Sequence[str], spec: EpisodeSpec, seed: int,
-                    what: str = "the test split", classes: Sequence[int] | None = None) -> Episodes:
+                    what: str = "the test split", among: Sequence[int] | None = None) -> Episodes:
     """The ``spec.episodes`` episodes of ``seed`` over a split with these labels and ids, drawn from
-    ``classes`` only (the novel classes; default: every class)."""
+    the classes ``among`` only (the novel classes; default: every class)."""
     labels = np.asarray(labels).astype(np.int64)
     counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
     eligible = np.flatnonzero(counts >= spec.k_shot + spec.q_query)
     kind = "classes"
-    if classes is not None:
-        eligible, kind = np.intersect1d(eligible, np.asarray(classes, dtype=np.int64)), "novel classes"
+    if among is not None:
+        eligible, kind = np.intersect1d(eligible, np.asarray(among, dtype=np.int64)), "novel classes"
     if len(eligible) < spec.n_way:
         raise UserError(f"--episodes {spec.n_way}:{spec.k_shot}:{spec.q_query}:E: {what} has "
                         f"{len(eligible)} {kind} with at least K+Q = {spec.k_shot + spec.q_query} items, fewer than "

@@ -1,4 +1,4 @@
-"""The meta-learning section of the leaderboard: every strategy's novel-class episode accuracy per K-shot, with meta-training's cost.
+"""The meta-learning section of the leaderboard: novel-class episode accuracy per K-shot and meta-training's cost.
 
 From the rows of :mod:`bench.report.episodes` (the same records, seeds pooled) whose episodes were
 drawn from novel classes only (:mod:`bench.episodes.classes`): one row per (task, encoder,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import torch
 
 from bench.accel import to_device
 from bench.encoders import preprocess
-from bench.episodes.meta import Embedding, episode_labels, meta_state, prototype_fit, prototypical_loss, training_episodes
+from bench.episodes.meta import (
+    Embedding,
+    episode_labels,
+    meta_state,
+    prototype_fit,
+    prototypical_loss,
+    training_episodes,
+)
 from bench.loop import cosine_lambda, prepare, run_steps, set_batchnorm_eval
 from bench.strategies import FitContext, Fitted
 
@@ -26,7 +32,8 @@ def protonet_meta_train(ctx: FitContext) -> Embedding:
     ys, yq = episode_labels(n, k), episode_labels(n, q)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, int(round(steps * float(config["warmup_frac"])))))
+    warmup = int(round(steps * float(config["warmup_frac"])))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, warmup))
     fwd, channels_last = prepare(model, ctx.device)
 
     def draw(step: int) -> torch.Tensor:

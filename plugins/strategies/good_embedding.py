@@ -1,4 +1,4 @@
-"""``good-embedding``: fine-tune the encoder on the base classes with cross-entropy, then a linear probe or prototypes per episode.
+"""``good-embedding``: cross-entropy fine-tuning on the base classes, then a linear probe or prototypes per episode.
 
 Tian, Wang, Krishnan, Tenenbaum & Isola (2020), "Rethinking Few-Shot Image Classification: a Good
 Embedding Is All You Need?": supervised pre-training on the union of the base classes, no episodes;

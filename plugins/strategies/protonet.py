@@ -1,4 +1,4 @@
-"""``protonet``: episodic fine-tuning of the encoder with the prototypical loss on base classes, then prototypes per episode.
+"""``protonet``: episodic fine-tuning with the prototypical loss on base classes, then prototypes per episode.
 
 Snell, Swersky & Zemel (2017), "Prototypical Networks for Few-shot Learning": each meta-training
 step draws an episode from the base classes of the train split (the evaluation's N-way K-shot,
