@@ -66,7 +66,8 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
     if not rows:
         return []
     return [("Few-shot episodes: query accuracy % (mean ± 95% CI over E episodes, 1.96·std/√E; "
-             "N classes, K support and Q query items per class drawn from the test split)",
+             "N classes, novel ones where the record names a base/novel split, K support and Q query items per class "
+             "drawn from the test split)",
              ["encoder", "task", "strategy", "N-way K-shot", "accuracy %", "E"],
              [[r["encoder"], r["task"], r["strategy"], f"{r['n_way']}-way {r['k_shot']}-shot",
                f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}", str(r["n"])] for r in rows])]
