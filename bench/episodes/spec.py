@@ -192,7 +192,8 @@ def run_episode(strategy: Any, task: Any, episodes: Episodes, index: int, featur
 def meta_train(strategy: Any, task: Any, features: Callable[[Split], np.ndarray], context: dict[str, Any],
                split: ClassSplit, spec: EpisodeSpec) -> Any:
     """The meta-training hook: ``strategy.meta_train(ctx)`` on the base-class items of the train split
-    (relabelled ``0..B-1`` in ``split.base`` order), or None for a strategy without one."""
+    (relabelled ``0..B-1`` in ``split.base`` order; ``ctx.extra["episode"]`` has index -1, the
+    evaluation's N, K, Q and the base classes), or None for a strategy without one."""
     hook = getattr(strategy, "meta_train", None)
     if not callable(hook):
         return None
