@@ -179,6 +179,9 @@ class TaskData:
     #: The images' native side length, if all share one (lets encoders pick a sensible resolution).
     native_size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The classes few-shot episodes evaluate on (names; the others are base classes, for
+    #: meta-training). Empty: ``bench run --episodes`` derives a seeded split (bench.episodes.classes).
+    novel_classes: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.episodes.classes import class_split
 from bench.episodes.spec import (
     EpisodeSpec,
     mean_ci,
@@ -96,7 +97,7 @@ def test_cli_mistakes_exit_2_with_one_line(tmp_path, capsys):
     assert "--episodes '5:1': expected N-way:K-shot:Q-query:E" in one_line(capsys)
     assert main(["run", "--episodes", "11:1:15:10", *PIXELS, "--out", str(tmp_path / "b")]) == 2
     err = one_line(capsys)
-    assert "the test split of 'digits' has 10 classes with at least K+Q = 16 items, fewer than N = 11" in err
+    assert "the test split of 'digits' has 5 novel classes with at least K+Q = 16 items, fewer than N = 11" in err
     assert main(["run", "--episodes", "5:1:15:10", "--tune", *PIXELS, "--strategies", "linear-probe",
                  "--out", str(tmp_path / "c")]) == 2
     assert "--tune does not apply to --episodes" in one_line(capsys)
@@ -188,9 +189,9 @@ def test_support_is_relabelled_and_the_query_is_sealed():
         run_episode(Peeker(), task, eps, 0, fake_features, context())
 
 
-def test_meta_training_hook_gets_the_train_split_and_its_state_reaches_episodes():
-    """Guards the ProtoNet/MAML hook: ``meta_train(ctx)`` sees the train split (all base classes);
-    its return value is ``ctx.extra["meta_state"]`` in every episode."""
+def test_meta_training_hook_gets_the_base_classes_and_its_state_reaches_episodes():
+    """Guards the ProtoNet/MAML hook: ``meta_train(ctx)`` sees the train split's base classes (3 of
+    the 6); its return value is ``ctx.extra["meta_state"]`` in every episode."""
     task = toy_task()
 
     class Meta(Recorder):
@@ -199,12 +200,13 @@ def test_meta_training_hook_gets_the_train_split_and_its_state_reaches_episodes(
             return {"trained": True}
 
     strategy = Meta()
-    state = meta_train(strategy, task, fake_features, context())
-    assert strategy.meta_seen == (60, 6) and state == {"trained": True}
+    split = class_split(task, 0)
+    state = meta_train(strategy, task, fake_features, context(), split, EpisodeSpec(2, 1, 1, 2))
+    assert strategy.meta_seen == (30, 3) and state == {"trained": True}
     eps = sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(2, 1, 1, 2), seed=0)
     run_episode(strategy, task, eps, 0, fake_features, context(), state)
     assert strategy.seen[0]["extra"]["meta_state"] == {"trained": True}
-    assert meta_train(Recorder(), task, fake_features, context()) is None
+    assert meta_train(Recorder(), task, fake_features, context(), split, EpisodeSpec(2, 1, 1, 2)) is None
 
 
 def rank_result(n: int) -> dict:

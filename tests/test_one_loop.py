@@ -82,6 +82,12 @@ def _continual(strategy, encoder) -> None:
 def _fit(spec) -> None:
     if spec.kind == "continual":
         _continual(spec, tiny_vit())
+    elif hasattr(spec.load(), "meta_train"):  # an episode meta-learner: meta-training, then an episode's fit
+        learner = spec.load()
+        ctx = make_ctx(tiny_vit(), {**spec.defaults, **FAST, "meta_steps": 2, "meta_query": 1}, n=8)
+        ctx.extra["episode"] = {"n_way": 2, "k_shot": 1, "q_query": 1}
+        ctx.extra["meta_state"] = learner.meta_train(ctx)
+        learner.fit(ctx)
     elif "unlabelled_target" in spec.requires:
         labelled, target = da_splits(16)
         spec.load().fit(da_ctx({**spec.defaults, **FAST}, labelled, target))

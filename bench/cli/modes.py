@@ -74,6 +74,7 @@ def run_episodes_command(runner: Any, fmt: str) -> int:
     from bench.episodes.driver import cells, check, episodes_file
     from bench.report import tables as leaderboard
     from bench.report.episodes import episode_rows
+    from bench.report.meta import meta_rows
     from bench.run.records import latest
 
     cfg = runner.cfg
@@ -85,12 +86,12 @@ def run_episodes_command(runner: Any, fmt: str) -> int:
             run += r
             skips += s
         return print_grid(f"episodes: {len(run)} cells to run, {len(skips)} skipped; {spec.label} from each task's "
-                          f"test split; seeds {cfg.seeds}; out {cfg.out}", run, skips)
+                          f"novel classes (test split); seeds {cfg.seeds}; out {cfg.out}", run, skips)
     start = time.perf_counter()
     prefetch_weights(runner)
     runner.run()
-    board = {"tasks": {}, "failed": [], "skipped": [], "warnings": [],
-             "episodes": episode_rows(latest(episodes_file(cfg.out).load()))}
+    rows = episode_rows(latest(episodes_file(cfg.out).load()))
+    board = {"tasks": {}, "failed": [], "skipped": [], "warnings": [], "episodes": rows, "meta": meta_rows(rows)}
     print(leaderboard.render(board, fmt), end="")
     print(f"results: {cfg.out / 'episodes.jsonl'} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0

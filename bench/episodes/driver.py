@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.episodes.classes import class_split
 from bench.episodes.spec import EpisodeSpec, meta_train, parse_episodes, run_episode, sample_episodes, summarise
 from bench.run.cell import PeakMemory, failure_reason
 from bench.run.deadline import CellTimeout, deadline
@@ -67,8 +68,9 @@ def check(cfg: RunConfig, planner: Planner, load_task: Callable[[str], TaskData]
                         "set of K items per class); drop --tune")
     for name in planner.task_specs:
         task = load_task(name)
-        sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(spec.n_way, spec.k_shot, spec.q_query, 1), 0,
-                        what=f"the test split of {name!r}")
+        for seed in range(cfg.seeds):  # a derived class split differs by seed
+            sample_episodes(task.test.labels, task.test.ids, EpisodeSpec(spec.n_way, spec.k_shot, spec.q_query, 1),
+                            seed, what=f"the test split of {name!r}", among=class_split(task, seed).novel)
     return spec
 
 
@@ -157,15 +159,18 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
     the summary, or ``failed`` with the reason (``timeout`` past the limit)."""
     context = {"config": dict(cell.config), "seed": cell.seed, "device": device, "load_encoder": load_encoder,
                "encoder_meta": meta, "progress": lambda m: None}
-    episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed)
+    split = class_split(task, cell.seed)
+    episodes = sample_episodes(task.test.labels, task.test.ids, spec, cell.seed, among=split.novel)
     rec.update(mode="episodes", n_labelled=spec.n_way * spec.k_shot,
                episodes={"n_way": spec.n_way, "k_shot": spec.k_shot, "q_query": spec.q_query,
-                         "episodes": spec.episodes, "episodes_sha256": episodes.digest})
+                         "episodes": spec.episodes, "episodes_sha256": episodes.digest, **split.record(task.classes)})
     start, accuracies, fitted = time.perf_counter(), [], None
     try:
         with PeakMemory(device) as mem, deadline(timeout), cell_threads():
             seed_everything(cell.seed)
-            state = meta_train(strategy, task, store, context)
+            state = meta_train(strategy, task, store, context, split, spec)
+            if callable(getattr(strategy, "meta_train", None)):
+                rec["episodes"]["meta_train"] = meta_cost(state, time.perf_counter() - start)
             for i in range(len(episodes)):
                 seed_everything(cell.seed)
                 acc, fitted = run_episode(strategy, task, episodes, i, store, context, state)
@@ -186,6 +191,12 @@ def run_cell(cell: Cell, spec: EpisodeSpec, task: TaskData, strategy: Any, kind:
                else 0.0, wall_s=round(time.perf_counter() - start, 3), peak_mem_mb=mem.peak_mb,
                info=jsonable(fitted.info if fitted else {}))
     return rec
+
+
+def meta_cost(state: Any, wall_s: float) -> dict[str, Any]:
+    """The meta-training cost a record carries: its wall time and what the state reports
+    (``state.info``: steps, images seen, final loss)."""
+    return {"wall_s": round(wall_s, 3), **jsonable(dict(getattr(state, "info", None) or {}))}
 
 
 def encoder_loader(planner: Planner, encoder: Any, cell: Cell, task: TaskData, device: str) -> Callable[..., Any]:

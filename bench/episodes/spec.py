@@ -1,8 +1,9 @@
 """Few-shot episodes (``bench run --episodes N:K:Q:E``): the spec, seeded paired sampling, one episode, the CI.
 
 The protocol of Chen et al. (2019, "A Closer Look at Few-shot Classification"), as ProtoNets and
-MAML papers use it: each of ``E`` episodes draws ``N`` classes of the task's **test** split, then
-``K`` support and ``Q`` query items of each class (support and query disjoint). The strategy is fit
+MAML papers use it: each of ``E`` episodes draws ``N`` of the task's **novel** classes
+(:mod:`bench.episodes.classes`) from its **test** split, then ``K`` support and ``Q`` query items of
+each class (support and query disjoint). The strategy is fit
 on the support set (a sealed :class:`~bench.strategies.FitContext` whose ``labelled`` is the
 support set, classes relabelled ``0..N-1`` in the episode's class order) and predicts the query
 set through a label-free view; the harness scores the predictions. A run reports the mean query
@@ -12,12 +13,14 @@ accuracy over episodes and its 95% interval ``1.96 * std / sqrt(E)`` (``std`` ov
 Sampling is content-addressed like label budgets (:mod:`bench.run.budgets`): the generator is seeded
 by the test split's item ids and labels, the spec and the seed, never by the task's name, the
 encoder or the strategy, so every strategy and encoder of a run sees exactly the same episodes
-(paired comparisons). Only classes with at least ``K + Q`` test items can be drawn.
+(paired comparisons). Only novel classes with at least ``K + Q`` test items can be drawn.
 
 Meta-training hook (for ProtoNet/MAML-style plugins, see docs/plugins.md): a strategy object with
 a ``meta_train(ctx)`` method is called once per (task, encoder, seed) before the episodes, with a
-FitContext whose ``labelled`` is the task's **train** split (the base classes); whatever it returns
-reaches every episode's ``fit`` as ``ctx.extra["meta_state"]``.
+FitContext whose ``labelled`` is the base-class items of the task's **train** split (labels
+``0..B-1`` in base-class order, ``ctx.classes`` the base classes, ``ctx.extra["episode"]`` the
+evaluation episodes' N, K and Q); whatever it returns reaches every episode's ``fit`` as
+``ctx.extra["meta_state"]``. No novel-class item reaches it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.episodes.classes import ClassSplit
 from bench.errors import UserError
 from bench.run.budgets import pool_digest
 from bench.strategies import FitContext, Fitted
@@ -87,14 +91,18 @@ class Episodes:
 
 
 def sample_episodes(labels: np.ndarray, ids: Sequence[str], spec: EpisodeSpec, seed: int,
-                    what: str = "the test split") -> Episodes:
-    """The ``spec.episodes`` episodes of ``seed`` over a split with these labels and ids."""
+                    what: str = "the test split", among: Sequence[int] | None = None) -> Episodes:
+    """The ``spec.episodes`` episodes of ``seed`` over a split with these labels and ids, drawn from
+    the classes ``among`` only (the novel classes; default: every class)."""
     labels = np.asarray(labels).astype(np.int64)
     counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
     eligible = np.flatnonzero(counts >= spec.k_shot + spec.q_query)
+    kind = "classes"
+    if among is not None:
+        eligible, kind = np.intersect1d(eligible, np.asarray(among, dtype=np.int64)), "novel classes"
     if len(eligible) < spec.n_way:
         raise UserError(f"--episodes {spec.n_way}:{spec.k_shot}:{spec.q_query}:E: {what} has "
-                        f"{len(eligible)} classes with at least K+Q = {spec.k_shot + spec.q_query} items, fewer than "
+                        f"{len(eligible)} {kind} with at least K+Q = {spec.k_shot + spec.q_query} items, fewer than "
                         f"N = {spec.n_way}; lower N, K or Q")
     key = f"episodes|{pool_digest(labels, list(ids))}|{spec.n_way}:{spec.k_shot}:{spec.q_query}|{seed}"
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
@@ -181,14 +189,23 @@ def run_episode(strategy: Any, task: Any, episodes: Episodes, index: int, featur
     return float((pred == truth).mean()), fitted
 
 
-def meta_train(strategy: Any, task: Any, features: Callable[[Split], np.ndarray], context: dict[str, Any]) -> Any:
-    """The meta-training hook: ``strategy.meta_train(ctx)`` on the train split (base classes), or None."""
+def meta_train(strategy: Any, task: Any, features: Callable[[Split], np.ndarray], context: dict[str, Any],
+               split: ClassSplit, spec: EpisodeSpec) -> Any:
+    """The meta-training hook: ``strategy.meta_train(ctx)`` on the base-class items of the train split
+    (relabelled ``0..B-1`` in ``split.base`` order; ``ctx.extra["episode"]`` has index -1, the
+    evaluation's N, K, Q and the base classes), or None for a strategy without one."""
     hook = getattr(strategy, "meta_train", None)
     if not callable(hook):
         return None
+    base = np.asarray(split.base, dtype=np.int64)
+    train_labels = np.asarray(task.train.labels, dtype=np.int64)
+    positions = np.flatnonzero(np.isin(train_labels, base))
+    real = task.train.subset(positions.tolist())
+    relabel = {int(c): j for j, c in enumerate(base)}
     gated, allow, _ = gated_features(features)
-    labelled = allow(LabelledSplit(task.train.ids, np.asarray(task.train.labels), _closure_reader(task.train)),
-                     task.train)
-    ctx = FitContext(task_name=task.name, classes=list(task.classes), extra=dict(task.extra), labelled=labelled,
-                     features=gated, **context)
+    labelled = allow(LabelledSplit(real.ids, np.array([relabel[int(y)] for y in real.labels], dtype=np.int64),
+                                   _closure_reader(real)), real)
+    extra = episode_extra(task, base, spec, -1, None)
+    ctx = FitContext(task_name=task.name, classes=[task.classes[int(c)] for c in base], extra=extra,
+                     labelled=labelled, features=gated, **context)
     return hook(ctx)

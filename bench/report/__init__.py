@@ -11,6 +11,7 @@
 - :mod:`~bench.report.domain`: the domain-adaptation tables (paired gain, critic, oracle bound).
 - :mod:`~bench.report.stream`: the continual-learning table and the heat map of R.
 - :mod:`~bench.report.episodes`: the few-shot episodes table.
+- :mod:`~bench.report.meta`: the meta-learning table (novel-class episodes per K-shot, meta-training cost).
 - :mod:`~bench.report.estimators`: the estimator-correlation table (``bench rank --against``).
 - :mod:`~bench.report.plots`: matplotlib figures.
 - :mod:`~bench.report.validate`: ``bench validate``: is a results folder fit to publish?

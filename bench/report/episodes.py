@@ -39,8 +39,19 @@ def episode_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         stats = pooled([r["episodes"] for r in rs])
         rows.append({"task": task, "encoder": enc, "strategy": strat, "n_way": n, "k_shot": k, "q_query": q,
                      **stats, "seeds": sorted({r["seed"] for r in rs}),
-                     "wall_s": sum(float(r.get("wall_s") or 0) for r in rs)})
+                     "wall_s": sum(float(r.get("wall_s") or 0) for r in rs), **meta_cost(rs)})
     return rows
+
+
+def meta_cost(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Meta-training's cost over a row's records (steps and seconds summed over seeds; none without
+    meta-training) and whether every record evaluated on novel classes only (``novel_only``)."""
+    costs = [r["episodes"]["meta_train"] for r in records if r["episodes"].get("meta_train")]
+    out: dict[str, Any] = {"novel_only": all("novel_classes" in r["episodes"] for r in records)}
+    if costs:
+        out.update(meta_steps=sum(int(c.get("steps") or 0) for c in costs),
+                   meta_wall_s=sum(float(c.get("wall_s") or 0) for c in costs))
+    return out
 
 
 def collect(runs: Runs) -> dict[str, Any]:
@@ -55,7 +66,8 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
     if not rows:
         return []
     return [("Few-shot episodes: query accuracy % (mean ± 95% CI over E episodes, 1.96·std/√E; "
-             "N classes, K support and Q query items per class drawn from the test split)",
+             "N classes, novel ones where the record names a base/novel split, K support and Q query items per class "
+             "drawn from the test split)",
              ["encoder", "task", "strategy", "N-way K-shot", "accuracy %", "E"],
              [[r["encoder"], r["task"], r["strategy"], f"{r['n_way']}-way {r['k_shot']}-shot",
                f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}", str(r["n"])] for r in rows])]
