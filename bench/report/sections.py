@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report import budget, episodes, estimators, stream
+from bench.report import budget, episodes, estimators, multitask, stream
 from bench.report.runs import Runs
 
 Board = dict[str, Any]
@@ -35,5 +35,6 @@ SECTIONS: list[Section] = [
     Section("budget tables", budget.collect, budget.tables, per_task=True),
     Section("continual learning", stream.collect, stream.stream_tables),
     Section("few-shot episodes", episodes.collect, episodes.tables),
+    Section("multi-task", multitask.collect, multitask.tables),
     Section("estimator correlations", estimators.collect, estimators.tables),
 ]
