@@ -15,7 +15,7 @@ from bench.run import dispatch
 from bench.run.plan import RunConfig
 from bench.specs import EncoderSpec, TaskSpec
 from tests.test_continual import _encoder, _task
-from tests.test_run_modes import toy_site  # noqa: F401 - the fixture
+from tests.test_run_modes import toy_site as toy_site  # the fixture
 
 torch = pytest.importorskip("torch")
 
@@ -180,7 +180,8 @@ def test_a_shuffled_label_task_transfers_negatively_and_uncertainty_gives_it_the
     """An auxiliary task with permuted labels pulls the shared encoder away from the faint main task
     (single-task finetune reaches 100% here); uncertainty weighting's log-variance rises on the task
     whose loss stays high, so its weight ends below the main task's."""
-    recs = {r["strategy"]: r for r in _run(plugins, tmp_path / "run", "quad-faint,quad-noise", ["equal", "uncertainty"])}
+    run = _run(plugins, tmp_path / "run", "quad-faint,quad-noise", ["equal", "uncertainty"])
+    recs = {r["strategy"]: r for r in run}
     equal, unc = recs["multitask:equal"], recs["multitask:uncertainty"]
     assert equal["metrics"]["tasks"]["quad-faint"]["gain"] < 0
     w_quad, w_noise = unc["multitask"]["task_weights"]["final"]

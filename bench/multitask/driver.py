@@ -111,7 +111,8 @@ class MultitaskRunner:
     def record(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
         rec = base_record(cell, self.tasks[0], device, self.planner.encoder_info(cell.encoder, self.sizing), ident)
         rec["record_type"] = RECORD_TYPE
-        rec["task_info"] = {"tasks": list(self.task_names), "dataset": sorted({d for t in self.tasks for d in t.dataset}),
+        rec["task_info"] = {"tasks": list(self.task_names),
+                            "dataset": sorted({d for t in self.tasks for d in t.dataset}),
                             "pool": [len(t.train) for t in self.tasks], "test": [len(t.test) for t in self.tasks],
                             "shifted": False}
         rec["multitask"] = {"tasks": list(self.task_names), "classes": [t.classes for t in self.tasks],

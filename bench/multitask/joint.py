@@ -83,7 +83,8 @@ def train_joint(model: JointModel, encoder: Encoder, splits: Sequence[Split], we
     groups += [{"params": list(h.parameters()), "lr": lr * mult, "initial_lr": lr * mult, "name": f"head{i}"}
                for i, h in enumerate(model.heads)]
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=float(config["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, int(round(steps * float(config["warmup_frac"])))))
+    warmup = int(round(steps * float(config["warmup_frac"])))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps, warmup))
     optimizers: list[torch.optim.Optimizer] = [opt]
     own = list(weighting.parameters())
     if own:
@@ -109,7 +110,8 @@ def train_joint(model: JointModel, encoder: Encoder, splits: Sequence[Split], we
                 orders[t], cursors[t] = torch.randperm(sizes[t], generator=gen), 0
             idx = orders[t][cursors[t]: cursors[t] + batches[t]]
             cursors[t] += batches[t]
-            x = cached[t][idx] if cached[t] is not None else preprocess(split.images(idx.tolist()), encoder)  # type: ignore[index]
+            pre = cached[t]
+            x = pre[idx] if pre is not None else preprocess(split.images(idx.tolist()), encoder)
             out.append((idx, augment(x, config.get("augment", "none"), gen, encoder)))
         return out
 

@@ -130,10 +130,10 @@ def parse_multitask(text: str, tasks: Any) -> tuple[str, ...]:
 def paired_gains(accuracy: Mapping[str, float], single: Mapping[str, float | None]) -> dict[str, Any]:
     """Per task ``gain = accuracy - single`` (None where the single-task cell is missing), their
     mean ``mean_gain`` and Maninis et al.'s relative ``delta_m`` (None unless every task is paired)."""
-    gains = {t: (round(a - s, 6) if (s := single.get(t)) is not None else None) for t, a in accuracy.items()}
-    paired = [t for t, g in gains.items() if g is not None]
-    complete = len(paired) == len(accuracy) and all(single[t] for t in paired)
-    mean_gain = round(sum(gains[t] for t in paired) / len(paired), 6) if len(paired) == len(accuracy) else None  # type: ignore[misc]
-    delta_m = (round(sum((accuracy[t] - single[t]) / single[t] for t in paired) / len(paired), 6)  # type: ignore[operator]
-               if complete else None)
+    refs = {t: s for t in accuracy if (s := single.get(t)) is not None}
+    gains: dict[str, float | None] = {t: (round(a - refs[t], 6) if t in refs else None) for t, a in accuracy.items()}
+    complete = len(refs) == len(accuracy) and bool(refs)
+    mean_gain = round(sum(accuracy[t] - refs[t] for t in refs) / len(refs), 6) if complete else None
+    delta_m = (round(sum((accuracy[t] - refs[t]) / refs[t] for t in refs) / len(refs), 6)
+               if complete and all(refs.values()) else None)
     return {"gains": gains, "mean_gain": mean_gain, "delta_m": delta_m}

@@ -77,7 +77,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
     for row in board.get("multitask", []):
         keyed[(row["tasks_set"], row["encoder"], row["budget"])].append(row)
     for (tasks_set, encoder, budget), rows in keyed.items():
-        names = rows[0]["tasks"] or next((r["tasks"] for r in rows if r["tasks"]), [])
+        names: list[str] = next((r["tasks"] for r in rows if r["tasks"]), [])
         title = (f"Multi-task: {tasks_set}, {encoder}, {budget}: accuracy % and gain over single-task finetune "
                  "(points, paired: same manifest and seed; negative = negative transfer), Delta_m % "
                  "(Maninis et al. 2019); mean ± 95% CI over seeds")
@@ -121,7 +121,7 @@ def gain_plot(board: dict[str, Any], path: Path) -> Path | None:
     except ImportError:
         return None
     fig, axes = plt.subplots(1, len(keyed), figsize=(4.5 * len(keyed), 3.2), squeeze=False)
-    for ax, ((tasks_set, encoder, budget), rows) in zip(axes[0], keyed.items()):
+    for ax, ((_set, encoder, budget), rows) in zip(axes[0], keyed.items()):
         names = rows[0]["tasks"]
         width = 0.8 / max(1, len(rows))
         for k, r in enumerate(sorted(rows, key=lambda r: r["strategy"])):
