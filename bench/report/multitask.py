@@ -59,8 +59,9 @@ def aggregate_multitask(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def collect(runs: Runs) -> dict[str, Any]:
-    """``{"multitask": rows}`` for the board (maybe none)."""
-    return {"multitask": aggregate_multitask(list(runs.records))}
+    """``{"multitask": rows}`` for the board, or nothing when the runs have no multi-task records."""
+    rows = aggregate_multitask(list(runs.records))
+    return {"multitask": rows} if rows else {}
 
 
 def _cell(stat: dict[str, Any], signed: bool = False) -> str:
