@@ -13,8 +13,8 @@ from bench.multitask.spec import paired_gains
 from bench.plugins import load_plugins
 from bench.run import dispatch
 from bench.run.plan import RunConfig
-from bench.specs import EncoderSpec, TaskSpec
-from tests.test_continual import _encoder, _task
+from bench.specs import TaskSpec
+from tests.test_continual import StreamFixture, _task
 from tests.test_run_modes import toy_site as toy_site  # the fixture
 
 torch = pytest.importorskip("torch")
@@ -130,10 +130,8 @@ def _shuffled(request):
     return dataclasses.replace(task, train=shuffle(task.train), test=shuffle(task.test))
 
 
-class MultitaskFixture:
-    @bench.hookimpl
-    def bench_register_encoders(self):
-        return [EncoderSpec(name="cl-cnn", description="tiny CNN", loader=_encoder)]
+class MultitaskFixture(StreamFixture):
+    """The continual tests' tiny CNN and four-corner task, plus a faint and a shuffled-label variant."""
 
     @bench.hookimpl
     def bench_register_tasks(self):

@@ -72,7 +72,8 @@ def run_stream_command(runner: Any, fmt: str) -> int:
 def run_multitask_command(runner: Any, fmt: str) -> int:
     """``bench run --multitask``: dry run (the paired single-task cells, then the multi-task cells), or run
     and print the multi-task table."""
-    from bench.report.multitask import render_multitask
+    from bench.report import multitask, tables
+    from bench.report.runs import Runs
 
     cfg = runner.cfg
     if cfg.dry_run:
@@ -84,7 +85,9 @@ def run_multitask_command(runner: Any, fmt: str) -> int:
                           cells, skips)
     start = time.perf_counter()
     runner.run()
-    print(render_multitask(runner.results.load(), fmt))
+    board = {"tasks": {}, "failed": [], "skipped": [], "warnings": [],
+             **multitask.collect(Runs.of(runner.results.load()))}
+    print(tables.render(board, fmt), end="")
     print(f"results: {runner.results.path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
 

@@ -94,17 +94,6 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
     return out
 
 
-def render_multitask(records: list[dict[str, Any]], fmt: str = "github") -> str:
-    """The multi-task tables of ``records`` alone (what ``bench run --multitask`` prints)."""
-    from tabulate import tabulate
-
-    parts = []
-    for title, headers, rows in tables({"multitask": aggregate_multitask(records)}):
-        table_fmt = fmt if fmt in ("github", "html", "latex") else "github"
-        parts.append(f"### {title}\n\n" + tabulate(rows, headers, tablefmt=table_fmt, disable_numparse=True))
-    return "\n\n".join(parts) + "\n" if parts else "no finished multi-task cells yet"
-
-
 def gain_plot(board: dict[str, Any], path: Path) -> Path | None:
     """Per-task gain over single-task finetune by weighting (one panel per task set, encoder and
     budget; bars = mean, whiskers = 95% CI), or None without matplotlib or multi-task rows."""
