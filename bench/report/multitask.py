@@ -19,6 +19,7 @@ import numpy as np
 from bench.multitask.spec import is_multitask_record as is_multitask
 from bench.multitask.spec import short_name as _name
 from bench.report.aggregate import mean_ci
+from bench.report.budget import fmt
 from bench.report.runs import Runs
 
 
@@ -65,10 +66,7 @@ def collect(runs: Runs) -> dict[str, Any]:
 
 
 def _cell(stat: dict[str, Any], signed: bool = False) -> str:
-    if stat["mean"] is None:
-        return "-"
-    text = f"{100 * stat['mean']:+.1f}" if signed else f"{100 * stat['mean']:.1f}"
-    return text + (f" ± {100 * stat['ci95']:.1f}" if stat["ci95"] is not None else "")
+    return "-" if stat["mean"] is None else fmt(stat["mean"], stat["ci95"], signed=signed)
 
 
 def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
