@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.multitask.spec import is_multitask_record as is_multitask
 from bench.report import aggregate as _board
 from bench.report import domain as board_da
-from bench.report.multitask import is_multitask
 from bench.report.runs import Runs
 from bench.report.stream import is_stream
 
