@@ -176,8 +176,9 @@ class EncoderSpec(_Spec):
 
 
 #: What a strategy's cells do: read cached frozen features, train (load and adapt the encoder),
-#: or learn a stream of tasks (:class:`bench.continual.ContinualSpec`).
-StrategyKind = Literal["features", "train", "continual"]
+#: learn a stream of tasks (:class:`bench.continual.ContinualSpec`) or several tasks jointly
+#: (:class:`bench.multitask.MultitaskSpec`).
+StrategyKind = Literal["features", "train", "continual", "multitask"]
 #: What a strategy's cell needs; the planner skips a cell that lacks one and records why.
 Requirement = Literal["pretrained", "trainable", "vit", "text_tower", "unlabelled_target"]
 REQUIREMENTS: tuple[str, ...] = get_args(Requirement)

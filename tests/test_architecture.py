@@ -18,7 +18,7 @@ TORCH_FREE = ("bench", "bench.run", "bench.run.plan", "bench.run.budgets", "benc
               "bench.run.compatibility", "bench.specs", "bench.registry", "bench.plugins", "bench.cli",
               "bench.hookspecs", "bench.errors", "bench.extras", "bench.loading", "bench.recipes", "bench.domain",
               "bench.domain.recipe", "bench.domain.validators", "bench.domain.selection", "bench.continual",
-              "bench.episodes", "bench.report")
+              "bench.episodes", "bench.multitask", "bench.multitask.spec", "bench.report")
 MODEL_PACKAGES = ("torch", "torchvision", "timm", "open_clip", "peft")
 
 
@@ -126,11 +126,12 @@ LAYERS = {
     "bench.continual": 2, "bench.continual.spec": 2, "bench.continual.penalties": 2,
     "bench.episodes": 2, "bench.episodes.spec": 2, "bench.episodes.classes": 2,
     "bench.episodes.meta": 2, "bench.contamination": 2,
+    "bench.multitask": 2, "bench.multitask.spec": 2, "bench.multitask.joint": 2,
     "bench.run.runner": 3, "bench.run.executors": 3, "bench.run.worker": 3, "bench.run.cell": 3,
     "bench.run.tuning": 3, "bench.run.features": 3, "bench.run.forgetting": 3, "bench.run.deadline": 3,
     "bench.run.lock": 3, "bench.run.estimate": 3,
     "bench.run.folder": 3, "bench.run.dispatch": 3, "bench.run.identities": 3,
-    "bench.continual.driver": 3, "bench.episodes.driver": 3,
+    "bench.continual.driver": 3, "bench.episodes.driver": 3, "bench.multitask.driver": 3,
     "bench.report": 4, "bench.transferability": 4,
     "bench.cli": 5, "bench.__main__": 5,
 }

@@ -1,5 +1,5 @@
-"""What ``bench run`` prints in each mode (the budget grid, ``--stream``, ``--episodes N:K:Q:E``): its grid
-(``--dry-run``, one listing all modes share) or, after running it, its table; the mode and its driver
+"""What ``bench run`` prints in each mode (budget grid, ``--stream``, ``--episodes N:K:Q:E``, ``--multitask``):
+its grid (``--dry-run``, one listing all modes share) or, after running it, its table; the mode and its driver
 come from :mod:`bench.run.dispatch`."""
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def run_command(cfg: Any, plugins: Any, fmt: str) -> int:
     from bench.run import dispatch
 
     runner = dispatch.driver(cfg, plugins)
-    commands = {"grid": run_grid_command, "stream": run_stream_command, "episodes": run_episodes_command}
+    commands = {"grid": run_grid_command, "stream": run_stream_command, "episodes": run_episodes_command,
+                "multitask": run_multitask_command}
     return commands[dispatch.mode(cfg)](runner, fmt)
 
 
@@ -65,6 +66,29 @@ def run_stream_command(runner: Any, fmt: str) -> int:
     prefetch_weights(runner)
     runner.run()
     print(render_streams(runner.results.load(), fmt))
+    print(f"results: {runner.results.path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def run_multitask_command(runner: Any, fmt: str) -> int:
+    """``bench run --multitask``: dry run (the paired single-task cells, then the multi-task cells), or run
+    and print the multi-task table."""
+    from bench.report import multitask, tables
+    from bench.report.runs import Runs
+
+    cfg = runner.cfg
+    if cfg.dry_run:
+        plan = runner.reference().plan()
+        print_grid(f"single-task finetune (the paired reference): {len(plan.cells)} cells to run", plan.cells, [])
+        cells, skips = runner.cells()
+        return print_grid(f"multitask {runner.name}: {len(cells)} cells to run, {len(skips)} skipped; budgets "
+                          f"{', '.join(b.label for b in runner.planner.budgets)}; seeds {cfg.seeds}; out {cfg.out}",
+                          cells, skips)
+    start = time.perf_counter()
+    runner.run()
+    board = {"tasks": {}, "failed": [], "skipped": [], "warnings": [],
+             **multitask.collect(Runs.of(runner.results.load()))}
+    print(tables.render(board, fmt), end="")
     print(f"results: {runner.results.path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
 

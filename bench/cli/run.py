@@ -97,6 +97,10 @@ def add_run_parser(sub: Any) -> None:
                    "records in DIR/episodes.jsonl (docs/episodes.md)")
     r.add_argument("--stream", help="continual learning: train on a stream of tasks in order, e.g. split-mnist5k "
                    "(five 2-class tasks) or digits,mnist5k; strategies are continual ones (docs/continual.md)")
+    r.add_argument("--multitask", metavar="A,B,...", help="multi-task learning: one shared encoder and a head per "
+                   "task, the tasks (two or more) trained jointly, each on its own budget manifest; strategies are "
+                   "weightings (equal, uncertainty, gradnorm, pcgrad; default all); each task's gain over single-task "
+                   "finetune on the same manifest and seed is recorded (docs/multitask.md)")
     r.add_argument("--stream-scenario", choices=["task", "class"], help="task (default: a head per task, task "
                    "identity known) or class (one head over all classes seen; split-TASK streams only)")
     r.add_argument("--dry-run", action="store_true", help="print the grid and the skipped cells, run nothing")
@@ -128,7 +132,7 @@ TOML_TYPES = {
     "forgetting": _STR, "no_contamination": _BOOL, "cell_timeout": _NUM, "retry_failed": _BOOL,
     "stream": _STR, "stream_scenario": _STR,
     "precision": _STR, "compile": _BOOL,
-    "episodes": _STR,
+    "episodes": _STR, "multitask": _STR,
 }
 
 
@@ -163,7 +167,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
              "lora_alpha", "head_init", "tune", "forgetting", "no_contamination", "cell_timeout", "retry_failed",
              "stream", "stream_scenario",
              "precision", "compile",
-             "episodes", *TOML_KEYS}
+             "episodes", "multitask", *TOML_KEYS}
     unknown = sorted(set(file_cfg) - known)
     if unknown:
         raise UserError(f"config file {args.config!r}: unknown key {unknown[0]!r}; "
@@ -227,6 +231,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     cfg.retry_failed = bool(pick("retry_failed", False))
     cfg.stream, cfg.stream_scenario = pick("stream", None), str(pick("stream_scenario", "task"))
     cfg.episodes = pick("episodes", None)
+    cfg.multitask = pick("multitask", None)
     cfg.dry_run = bool(args.dry_run)
     cfg.progress = not args.no_progress
     return cfg

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.multitask.spec import is_multitask_record as is_multitask
 from bench.report import aggregate as _board
 from bench.report import domain as board_da
 from bench.report.runs import Runs
@@ -22,8 +23,8 @@ from bench.report.stream import is_stream
 
 def collect(runs: Runs) -> dict[str, Any]:
     """The board's tasks, failed and skipped cells and warnings (:func:`bench.report.aggregate.aggregate`)
-    of every record but the stream records (the continual-learning section's)."""
-    return _board.aggregate(list(runs.where(lambda r: not is_stream(r)).records))
+    of every record but the stream and multi-task records (their own sections')."""
+    return _board.aggregate(list(runs.where(lambda r: not is_stream(r) and not is_multitask(r)).records))
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.report.multitask import gain_plot
 from bench.report.ranking import labels_per_class, primary_metric
 from bench.report.stream import heatmap
 
@@ -176,7 +177,9 @@ PLOTS = (("curves.png", learning_curves, "accuracy vs labels per class (log), 95
          ("cost.png", cost, "accuracy vs trainable parameters"),
          ("forgetting.png", forgetting_vs_gain, "forgetting (points lost on the reference task) vs gain"),
          ("continual.png", heatmap, "continual learning: mean accuracy R[i][j] (%) on task j after training on "
-                                    "task i, per strategy"))
+                                    "task i, per strategy"),
+         ("multitask.png", gain_plot, "multi-task: per-task gain over single-task finetune by weighting (points), "
+                                      "95% CI"))
 
 
 def write_all(board: dict[str, Any], folder: Path) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report import budget, episodes, estimators, meta, stream
+from bench.report import budget, episodes, estimators, meta, multitask, stream
 from bench.report.runs import Runs
 
 Board = dict[str, Any]
@@ -36,5 +36,6 @@ SECTIONS: list[Section] = [
     Section("continual learning", stream.collect, stream.stream_tables),
     Section("few-shot episodes", episodes.collect, episodes.tables),
     Section("meta-learning", meta.collect, meta.tables),
+    Section("multi-task", multitask.collect, multitask.tables),
     Section("estimator correlations", estimators.collect, estimators.tables),
 ]

@@ -78,6 +78,8 @@ class RunConfig:
     stream_scenario: str = "task"
     #: few-shot episodes ``N:K:Q:E`` (``--episodes``; bench.episodes.spec) instead of label budgets; None: budgets
     episodes: str | None = None
+    #: ``--multitask``: two or more tasks trained jointly (bench.multitask.spec), None: single tasks
+    multitask: str | None = None
 
 
 @dataclass(frozen=True)

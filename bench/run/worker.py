@@ -84,7 +84,7 @@ _SESSIONS: dict[str, Session] = {}
 #: group kind -> the class whose ``(group, session)`` instance runs its cells (``.run(cell)`` -> record);
 #: strings for the drivers' kinds, which import this module
 GROUP_KINDS = {"grid": "bench.run.worker:GroupState", "stream": "bench.continual.driver:StreamGroup",
-               "episodes": "bench.episodes.driver:EpisodeGroup"}
+               "episodes": "bench.episodes.driver:EpisodeGroup", "multitask": "bench.multitask.driver:MultitaskGroup"}
 
 
 @contextlib.contextmanager
