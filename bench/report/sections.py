@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report import budget, episodes, estimators, stream
+from bench.report import budget, episodes, estimators, stream, validator_study
 from bench.report.runs import Runs
 
 Board = dict[str, Any]
@@ -36,4 +36,5 @@ SECTIONS: list[Section] = [
     Section("continual learning", stream.collect, stream.stream_tables),
     Section("few-shot episodes", episodes.collect, episodes.tables),
     Section("estimator correlations", estimators.collect, estimators.tables),
+    Section("validator study", validator_study.collect, validator_study.tables),
 ]
