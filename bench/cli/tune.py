@@ -66,9 +66,10 @@ def add_tune_parser(sub: Any) -> None:
     t.add_argument("--resolution", default="auto")
     t.add_argument("--data-dir")
     t.add_argument("--criterion", default="auto", metavar="|".join(selection.CRITERIA),
-                   help="what the choice maximises (higher = better; docs/defaults.md): source = validation accuracy "
-                        "(default for unshifted tasks), dev (default for shifted A->B tasks), or another label-free "
-                        "validator; a candidate whose target predictions use at most half the classes is vetoed")
+                   help=f"what the choice maximises (higher = better; docs/defaults.md): source = validation "
+                        f"accuracy (default, unshifted), {selection.SHIFTED_DEFAULT} (default, shifted A->B tasks: the "
+                        "validator study's choice) or another validator; a candidate whose target predictions use at "
+                        "most half the classes is vetoed")
     t.add_argument("--ratio-features", default="frozen", choices=("frozen", "adapted"),
                    help="features of the density ratios for iwv/dev: frozen = the pre-trained encoder's (feature "
                         "cache, one domain classifier per task, default); adapted = each candidate's fine-tuned "
@@ -256,8 +257,7 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
         cells_of = []
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
-            accs: list[float | None] | None = row.setdefault("study_target_accuracy", {}).setdefault(
-                task.name, []) if study else None
+            accs = row.setdefault("study_target_accuracy", {}).setdefault(task.name, []) if study else None
             cells_of.append(cells := _scores(args, plugins, carved, opts, frozen, accs))
             row["source_scores"][task.name] = [cell[0] for cell in cells]
             if task.target_train is not None and args.ratio_features == "adapted":
