@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-import bench
 from bench.report import validator_study as vs
 from bench.report.runs import Runs
-from bench.tasks import TaskData
 from tests.test_da_select import _planted_strategy, _tune_args
+from tests.test_sealed_context import SnoopPlugin
 
 
 def test_weighted_spearman_by_hand():
@@ -49,25 +48,6 @@ def test_the_rule_is_lowest_mean_regret_with_ties_to_iwv():
     assert vs.chosen_criterion({"snd": means["snd"]}) is None
 
 
-def _open_shift():
-    """toy-blobs -> inverted images, target labels readable (a study may read them)."""
-    class Open:
-        @staticmethod
-        @bench.hookimpl
-        def bench_register_tasks():
-            from bench.specs import TaskSpec
-
-            def load(request):
-                base = request.resolve("toy-blobs")
-                return TaskData(name=request.name, classes=base.classes, train=base.train, test=base.test,
-                                target_train=base.test, target_test=base.test, source_domain="a",
-                                target_domain="b", native_size=16)
-
-            return [TaskSpec(name="toy-open", description="toy-blobs -> toy-blobs test, labels open", loader=load)]
-
-    return Open
-
-
 def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_shows_the_study(
         tmp_path, with_plugins, monkeypatch):
     """The planted collapse candidate (all class 0 on the target) is preferred by source accuracy
@@ -81,10 +61,10 @@ def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_sho
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     blobs = TaskLoader(load_plugins(), None).load("toy-blobs")
     truth = dict(zip(blobs.train.ids, np.asarray(blobs.train.labels).tolist(), strict=True))
-    plugins = load_plugins(extra=[("open", _open_shift()), ("planted", _planted_strategy(truth))])
+    plugins = load_plugins(extra=[("snoop", SnoopPlugin), ("planted", _planted_strategy(truth))])  # toy-shift
     folder = tmp_path / "run" / vs.STUDY_DIR
     folder.mkdir(parents=True)
-    args = _tune_args(tmp_path, strategy="planted", task="toy-open", option=["collapse=1,0"], criterion="source",
+    args = _tune_args(tmp_path, strategy="planted", task="toy-shift", option=["collapse=1,0"], criterion="source",
                       study=True, out=str(folder / "planted.json"))
     assert cmd_tune(args, plugins) == 0
     report = json.loads((folder / "planted.json").read_text())
@@ -92,7 +72,7 @@ def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_sho
     assert report["study"] and report["chosen"] == {"collapse": 0} and bad["veto"]
     k = blobs.num_classes
     labels = np.asarray(blobs.test.labels)
-    (collapsed_acc,), (spread_acc,) = (row["study_target_accuracy"]["toy-open"] for row in (bad, good))
+    (collapsed_acc,), (spread_acc,) = (row["study_target_accuracy"]["toy-shift"] for row in (bad, good))
     assert collapsed_acc == pytest.approx(float((labels == 0).mean()), abs=1e-6)
     assert spread_acc == pytest.approx(float((np.arange(len(labels)) % k == labels).mean()), abs=1e-6)
     board = {}
@@ -104,7 +84,7 @@ def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_sho
     assert grid["validators"]["source"]["selected"] == {"collapse": 0}  # the veto holds in the study too
     assert grid["validators"]["source"]["regret"] == pytest.approx(oracle - spread_acc)
     titles = [t for t, _, _ in vs.tables(board)]
-    assert any("toy-open, planted" in t for t in titles) and "upper bound no default uses" in titles[-1]
-    (_, _, rows), = [(t, h, r) for t, h, r in vs.tables(board) if "toy-open" in t]
+    assert any("toy-shift, planted" in t for t in titles) and "upper bound no default uses" in titles[-1]
+    (_, _, rows), = [(t, h, r) for t, h, r in vs.tables(board) if "toy-shift" in t]
     assert rows[-1][0] == vs.ORACLE
     assert json.loads(json.dumps(board))["validator_study"]["rule"].startswith("lowest mean regret")
