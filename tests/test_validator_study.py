@@ -88,3 +88,13 @@ def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_sho
     (_, _, rows), = [(t, h, r) for t, h, r in vs.tables(board) if "toy-shift" in t]
     assert rows[-1][0] == vs.ORACLE
     assert json.loads(json.dumps(board))["validator_study"]["rule"].startswith("lowest mean regret")
+
+
+def test_a_grid_whose_candidates_all_collapsed_has_no_regret_but_keeps_its_correlation():
+    def entry(vetoed, regret):
+        return {"vetoed": vetoed, "validators": {n: {"regret": regret, "weighted_spearman": 0.5} for n in vs.NAMES}}
+
+    means = vs.summary([entry([True, True], None), entry([False, True], 0.1)])
+    assert means["iwv"]["mean_regret"] == pytest.approx(0.1) and means["iwv"]["all_vetoed"] == 1
+    assert means["iwv"]["grids"] == 1 and means["iwv"]["mean_weighted_spearman"] == pytest.approx(0.5)
+    assert vs.summary([entry([True], None)])["iwv"]["mean_regret"] is None

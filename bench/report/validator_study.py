@@ -113,14 +113,17 @@ def grid_entry(report: dict[str, Any], task: str) -> dict[str, Any] | None:
 
 
 def summary(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per validator: mean weighted Spearman and mean regret over the entries where it has both."""
+    """Per validator: mean weighted Spearman, and mean regret over the grids where some candidate
+    survives the collapse veto (a grid whose candidates all collapsed lets no validator select)."""
+    open_grids = [e for e in entries if not all(e["vetoed"])]
     out = {}
     for name in NAMES:
-        got = [e["validators"][name] for e in entries]
-        regrets = [g["regret"] for g in got if g["regret"] is not None]
-        rhos = [g["weighted_spearman"] for g in got if g["weighted_spearman"] is not None]
-        out[name] = {"mean_regret": float(np.mean(regrets)) if len(regrets) == len(got) and got else None,
-                     "mean_weighted_spearman": float(np.mean(rhos)) if rhos else None, "grids": len(got)}
+        regrets = [e["validators"][name]["regret"] for e in open_grids]
+        rhos = [e["validators"][name]["weighted_spearman"] for e in entries]
+        known = [r for r in rhos if r is not None]
+        out[name] = {"mean_regret": float(np.mean(regrets)) if open_grids and None not in regrets else None,
+                     "mean_weighted_spearman": float(np.mean(known)) if known else None,
+                     "grids": len(open_grids), "all_vetoed": len(entries) - len(open_grids)}
     return out
 
 
@@ -139,7 +142,8 @@ def study(reports: list[dict[str, Any]]) -> dict[str, Any]:
     entries = [e for rep in reports for task in rep.get("tasks", []) if (e := grid_entry(rep, task)) is not None]
     means = summary(entries)
     return {"grids": entries, "summary": means, "chosen": chosen_criterion(means) if entries else None,
-            "rule": "lowest mean regret over the study's grids, ties to iwv", "oracle": ORACLE}
+            "rule": "lowest mean regret over the study's grids with a candidate left after the veto, ties to iwv",
+            "oracle": ORACLE}
 
 
 def load_reports(runs: Runs) -> list[dict[str, Any]]:
@@ -180,8 +184,9 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
                     "minus the selected candidate's, points; collapsed candidates are never selected)",
                     ["validator", "weighted Spearman", "regret (points)", "selected"], rows))
     rows = [[name, _num(m["mean_weighted_spearman"], signed=True), _num(m["mean_regret"], scale=100),
-             str(m["grids"]), "chosen" if name == found["chosen"] else ""] for name, m in found["summary"].items()]
+             f"{m['grids']} (+{m['all_vetoed']} all vetoed)", "chosen" if name == found["chosen"] else ""]
+            for name, m in found["summary"].items()]
     out.append((f"Validator study: summary over {len(found['grids'])} grid(s); the default criterion is chosen by "
                 f"the rule fixed in docs/defaults.md ({found['rule']}); the oracle is an upper bound no default uses",
-                ["validator", "mean weighted Spearman", "mean regret (points)", "grids", "rule"], rows))
+                ["validator", "mean weighted Spearman", "mean regret (points)", "grids with a regret", "rule"], rows))
     return out
