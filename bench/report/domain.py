@@ -16,7 +16,7 @@ at chance with no gain over its own baseline, ``critic at chance, no gain``; at 
 
 The oracle table is an UPPER BOUND, in its own table and labelled so: when a grid already ran
 several configurations of one method (``--set``), the configuration with the best TARGET TEST
-accuracy. Nothing uses it to choose anything (defaults come from ``bench tune --criterion dev``).
+accuracy. Nothing uses it to choose anything (defaults come from ``bench tune``'s label-free criteria).
 """
 
 from __future__ import annotations
