@@ -14,7 +14,7 @@ import pytest
 
 import bench
 from bench.domain.select import density_ratios, dev_risk, effective, iwv_risk, score, weight_summary
-from bench.domain.selection import CRITERIA, resolve_criterion
+from bench.domain.selection import CRITERIA, SHIFTED_DEFAULT, resolve_criterion
 from bench.errors import UserError
 from bench.specs import TaskSpec
 from bench.tasks import ArraySplit, TaskData
@@ -106,7 +106,7 @@ def test_dev_falls_back_to_iwv_when_the_source_does_not_cover_the_target():
 def test_criterion_defaults_and_refusals():
     """dev is the default when every task is shifted, source otherwise; oracle and target criteria
     on an unshifted task are refused in one line."""
-    assert resolve_criterion("auto", [True, True], ["a->b", "c->d"]) == "dev"
+    assert resolve_criterion("auto", [True, True], ["a->b", "c->d"]) == SHIFTED_DEFAULT == "classami"  # the study's
     assert resolve_criterion(None, [True, False], ["a->b", "c"]) == "source"
     assert resolve_criterion("IWV", [True], ["a->b"]) == "iwv"
     with pytest.raises(UserError, match="target test labels"):
@@ -174,7 +174,7 @@ def test_bench_tune_scores_a_shifted_task_by_dev_without_reading_target_labels(t
 
     monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
     plugins = load_plugins(extra=[("sealed", SealedMirror)])
-    assert cmd_tune(_tune_args(tmp_path), plugins) == 0
+    assert cmd_tune(_tune_args(tmp_path, criterion="dev"), plugins) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["criterion"] == "dev" and "deep embedded validation" in report["metric"]
     # where the target is separable from the source the task falls back to iwv and says why

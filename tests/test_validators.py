@@ -26,13 +26,21 @@ def test_source_iwv_dev_by_hand():
 
 def test_devn_is_dev_on_max_normalised_weights():
     """w = [1,2,1,2] -> w / 2 = [0.5,1,0.5,1]; losses [0,1,0,1]: wl = [0,1,0,1], mean 0.5; Cov(wl, w') = 1/6,
-    Var(w') = 1/12, eta = -2; mean(w') = 0.75 -> 0.5 - 2 * (0.75 - 1) = 1.0, clipped to 1 -> DEVN = 0.
+    Var(w') = 1/12, eta = -2; mean(w') = 0.75 -> 0.5 - 2 * (0.75 - 1) = 1.0 -> DEVN = 0.
     Losses [1,0,0,1]: wl = [0.5,0,0,1], mean 0.375; Cov(wl, w') = 1/24, eta = -0.5 -> 0.375 + 0.125 = 0.5."""
     w = np.array([1.0, 2.0, 1.0, 2.0])
     assert v.devn(np.array([1, 0, 1, 0], dtype=bool), w) == pytest.approx(0.0)
     assert v.devn(np.array([0, 1, 1, 0], dtype=bool), w) == pytest.approx(0.5)
     assert v.devn(np.array([0, 1, 1, 0], dtype=bool), w) == pytest.approx(1 - dev_risk([1, 0, 0, 1], w / 2))
     assert v.devn([1, 1, 0, 0], 3 * w) == v.devn([1, 1, 0, 0], w)  # invariant to the weights' scale
+
+
+def test_devn_is_not_clipped_as_in_musgrave():
+    """w = [1,2,4] -> [.25,.5,1]; losses [0,1,1]: wl = [0,.5,1], mean .5; Cov(wl, w') = 3/16,
+    Var(w') = 7/48, eta = -9/7; mean(w') = 7/12 -> risk .5 + (9/7)(5/12) = 1 + 1/28: DEVN = -1/28
+    (clipped, as DEV is, it would be 0 and tie with every candidate whose risk passes 1)."""
+    assert v.devn(np.array([1, 0, 0], dtype=bool), [1.0, 2.0, 4.0]) == pytest.approx(-1 / 28)
+    assert v.dev(np.array([1, 0, 0], dtype=bool), [0.25, 0.5, 1.0]) == pytest.approx(0.0)  # DEV keeps its clip
 
 
 def test_entropy_im_bnm_by_hand():

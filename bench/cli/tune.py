@@ -36,6 +36,7 @@ from bench.cli.run import _parse_set
 from bench.domain import selection
 from bench.domain.select import fitted_ratios
 from bench.errors import UserError
+from bench.report.validator_study import STUDY_NOTE
 from bench.run.plan import DEFAULT_BUDGETS, DEFAULT_SEEDS
 from bench.tasks import Split
 from bench.views import ProtocolError
@@ -65,33 +66,24 @@ def add_tune_parser(sub: Any) -> None:
     t.add_argument("--resolution", default="auto")
     t.add_argument("--data-dir")
     t.add_argument("--criterion", default="auto", metavar="|".join(selection.CRITERIA),
-                   help="what the choice maximises (higher = better; docs/defaults.md): source = validation accuracy "
-                        "(default for unshifted tasks), dev (default for shifted A->B tasks), or another label-free "
-                        "validator; a candidate whose target predictions use at most half the classes is vetoed")
+                   help=f"what the choice maximises (higher = better; docs/defaults.md): source = validation "
+                        f"accuracy (default, unshifted), {selection.SHIFTED_DEFAULT} (default, shifted A->B tasks: the "
+                        "validator study's choice) or another validator; a candidate whose target predictions use at "
+                        "most half the classes is vetoed")
     t.add_argument("--ratio-features", default="frozen", choices=("frozen", "adapted"),
                    help="features of the density ratios for iwv/dev: frozen = the pre-trained encoder's (feature "
                         "cache, one domain classifier per task, default); adapted = each candidate's fine-tuned "
                         f"encoder (as DEV's paper does; re-encodes the validation set and {ADAPTED_TARGET_ITEMS} "
                         "target items per cell)")
+    t.add_argument("--study", action="store_true", help=f"validator study input: {STUDY_NOTE}; put the report in "
+                   "a run folder's validator-study/ for the board's study (docs/defaults.md)")
     t.add_argument("--out", help="JSON report (default tune-STRATEGY.json)")
 
 
-def _grid(spec: Any, items: list[str]) -> dict[str, tuple[Any, ...]]:
-    grid = dict(spec.tunable)
-    for item in items:
-        key, sep, values = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not values.strip():
-            raise UserError(f"--option {item!r}: expected KEY=V1,V2,..., e.g. --option lr=1e-4,3e-4,1e-3")
-        if key not in spec.defaults or key == "tune":
-            raise UserError(f"--option {key!r} is not an option of {spec.name!r}; known: {', '.join(spec.defaults)}")
-        grid[key] = tuple(parse_value(v.strip()) for v in values.split(","))
-    return {k: v for k, v in grid.items() if not items or any(i.split("=")[0].strip() == k for i in items)}
-
-
-def carve(task: Any, published: list[Any], seeds: int, validation: int) -> tuple[Any, dict[str, Any]]:
+def carve(task: Any, published: list[Any], seeds: int, validation: int, study: bool = False) -> tuple[Any, dict]:
     """``task`` with ``train`` = the tuning pool and ``test`` = the validation set, both from the
-    pool items outside every published manifest; ``target_test`` dropped. And a description."""
+    pool items outside every published manifest; ``target_test`` dropped (kept for ``study``: the
+    validator study scores candidates on it). And a description."""
     from bench.run.budgets import Manifests, ids_digest
 
     excluded: set[int] = set()
@@ -110,7 +102,7 @@ def carve(task: Any, published: list[Any], seeds: int, validation: int) -> tuple
     val, pool = np.sort(order[:validation]), np.sort(order[validation:])
     target = None if task.target_train is None else UnlabelledPool(task.target_train)
     carved = dataclasses.replace(task, train=task.train.subset(pool.tolist()), test=task.train.subset(val.tolist()),
-                                 target_train=target, target_test=None)
+                                 target_train=target, target_test=task.target_test if study else None)
     about = {"pool_items": len(task.train), "excluded_published": len(excluded), "tuning_pool_items": len(pool),
              "validation_items": len(val), "validation_sha256": ids_digest([task.train.ids[int(i)] for i in val]),
              "permutation_seed": CARVE_SEED}
@@ -183,8 +175,10 @@ class _Recording:
 
 
 def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tuple[str | None, str, Any]],
-            frozen: dict[str, tuple[np.ndarray, float, np.ndarray]]) -> list[selection.Cell]:
-    """Per (budget, seed) cell with ``options``, run as ``bench run`` runs cells: a ``selection.Cell``.
+            frozen: dict[str, tuple[np.ndarray, float, np.ndarray]],
+            target_accs: list[float | None] | None = None) -> list[selection.Cell]:
+    """Per (budget, seed) cell with ``options``, run as ``bench run`` runs cells: a ``selection.Cell``
+    (and, into ``target_accs``, each cell's target test accuracy when the task kept its target test).
     Frozen ratios and target features are computed once per task into ``frozen``; ``--ratio-features
     adapted`` uses each cell's fitted encoder (frozen when the strategy keeps the encoder as it was)."""
     from bench.run.device import resolve_device
@@ -211,6 +205,8 @@ def _scores(args: argparse.Namespace, plugins: Any, task: Any, options: list[tup
             state.strategies[args.strategy] = recording
             record = state.run(cell)
             state.strategies[args.strategy] = recording.inner
+            if target_accs is not None:
+                target_accs.append((record.get("metrics") or {}).get("target_accuracy"))
             if record.get("status") != "ok" or len(recording.seen) != 1:
                 out_cells.append((None, None, None, None, None))
                 continue
@@ -232,11 +228,11 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     from bench.loading import TaskLoader
     from bench.plugins import load_plugins
     from bench.run.budgets import parse_budgets
-    from bench.run.tuning import candidates, choose
+    from bench.run.tuning import candidates, choose, option_grid
 
     plugins = plugins or load_plugins()
     spec = plugins.strategies.get(args.strategy)
-    grid = _grid(spec, args.option)
+    grid = option_grid(spec, args.option, parse_value)
     if not grid:
         supported = ", ".join(s.name for s in map(plugins.strategies.get, plugins.strategies.names()) if s.tunable)
         raise UserError(f"bench tune: strategy {args.strategy!r} declares no tunable options; give candidates with "
@@ -255,11 +251,13 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
     frozen: dict[str, tuple[np.ndarray, float, np.ndarray]] = {}
     used: dict[str, str] = {}
     for task in tasks:
-        carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation)
+        study = bool(getattr(args, "study", False)) and task.target_test is not None
+        carved, carve_out[task.name] = carve(task, published, args.published_seeds, args.validation, study)
         cells_of = []
         for row in rows:
             opts = [*fixed, *((args.strategy, k, v) for k, v in row["values"].items())]
-            cells_of.append(cells := _scores(args, plugins, carved, opts, frozen))
+            accs = row.setdefault("study_target_accuracy", {}).setdefault(task.name, []) if study else None
+            cells_of.append(cells := _scores(args, plugins, carved, opts, frozen, accs))
             row["source_scores"][task.name] = [cell[0] for cell in cells]
             if task.target_train is not None and args.ratio_features == "adapted":
                 row.setdefault("density_ratio", {})[task.name] = [
@@ -287,6 +285,8 @@ def cmd_tune(args: argparse.Namespace, plugins: Any = None) -> int:
               "budgets": args.budgets, "seeds": args.seeds, **selection.describe(args.criterion, args.ratio_features),
               "carve_out": carve_out if len(tasks) > 1 else carve_out[tasks[0].name],
               "criterion_used": used, "candidates": rows, "chosen": None if best is None else grid_list[best]}
+    if getattr(args, "study", False):
+        report["study"] = STUDY_NOTE
     out = Path(args.out or f"tune-{args.strategy}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     if refused:

@@ -100,14 +100,16 @@ def iwv_risk(losses: Any, weights: Any) -> float:
     return float(np.sum(w * loss) / np.sum(w))
 
 
-def dev_risk(losses: Any, weights: Any) -> float:
+def dev_risk(losses: Any, weights: Any, clip: bool = True) -> float:
     """Deep embedded validation risk: ``mean(w * l) + eta * (mean(w) - 1)``, ``eta = -Cov(w l, w) / Var(w)``
-    (``eta = 0`` when the weights are constant), clipped to ``[0, 1]`` (the 0-1 loss's range)."""
+    (``eta = 0`` when the weights are constant), clipped to ``[0, 1]`` (the 0-1 loss's range) unless
+    ``clip`` is False (DEVN: Musgrave et al. rank candidates by the raw risk)."""
     loss, w = _pair(losses, weights)
     wl = w * loss
     var = float(np.var(w, ddof=1)) if len(w) > 1 else 0.0
     eta = 0.0 if var <= 1e-15 else -float(np.cov(wl, w, ddof=1)[0, 1]) / var
-    return float(np.clip(np.mean(wl) + eta * (np.mean(w) - 1.0), 0.0, 1.0))
+    risk = float(np.mean(wl) + eta * (np.mean(w) - 1.0))
+    return float(np.clip(risk, 0.0, 1.0)) if clip else risk
 
 
 def _pair(losses: Any, weights: Any) -> tuple[np.ndarray, np.ndarray]:

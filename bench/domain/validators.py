@@ -12,7 +12,7 @@ name       score (higher = better)                                         sourc
 source     ``mean(correct)``: accuracy on the source validation set        plain validation
 iwv        ``1 - sum(w l) / sum(w)``                                       Sugiyama et al. 2007
 dev        ``1 - DEV risk(l, w)`` (control variate, clipped to [0, 1])     You et al. 2019
-devn       ``1 - DEV risk(l, w / max(w))``: DEV on max-normalised weights  Musgrave et al. 2022
+devn       ``1 - DEV risk(l, w / max(w))``, max-normalised, unclipped       Musgrave et al. 2022
 entropy    ``-mean_i H(P_i)``: minus the mean prediction entropy           Morerio et al. 2018
 im         ``H(mean_i P_i) - mean_i H(P_i)``: information maximisation     Liang et al. 2020 (SHOT)
 bnm        ``||P||_* / n``: nuclear norm of the prediction matrix          Cui et al. 2020
@@ -69,9 +69,13 @@ def dev(correct: Any, weights: Any) -> float:
 
 
 def devn(correct: Any, weights: Any) -> float:
-    """DEV on the weights divided by their maximum (DEVN, Musgrave et al. 2022)."""
+    """DEVN (Musgrave et al. 2022): one minus the DEV risk of the weights divided by their maximum,
+    NOT clipped to [0, 1] (pytorch-adapt's ``get_dev_risk`` returns the raw risk: with ``mean(w) < 1``
+    the control variate may push it past 1, and a clip would tie candidates it still orders)."""
+    from bench.domain.select import dev_risk
+
     w = np.asarray(weights, dtype=np.float64)
-    return score("dev", correct, w / w.max())
+    return 1.0 - dev_risk(1.0 - np.asarray(correct, dtype=np.float64), w / w.max(), clip=False)
 
 
 def _probs(probs: Any) -> np.ndarray:

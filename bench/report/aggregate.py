@@ -9,6 +9,9 @@ Each cell (row x budget) counts the seeds it averages (``n``) against the seeds 
 task and budget (``n_expected``: every seed any record of the task and budget has) and lists its
 failed seeds with their reason, so a mean of survivors is never shown without its failures.
 
+Each DA record is also paired with the standard source-only cells by :mod:`bench.report.baselines`
+(its ``gain_over_S`` metrics average like any metric; its flags reach the row's ``flags``).
+
 Head-start pairs a record with the ``scratch`` record of the same encoder, task, budget and
 seed, the same label manifest (``manifest_sha256``), the same protocol and the same shared
 training recipe; when no single scratch configuration matches, the record is left unpaired.
@@ -23,6 +26,7 @@ from collections import defaultdict
 from typing import Any
 
 from bench.errors import UserError
+from bench.report.baselines import annotate
 from bench.run.budgets import parse_budget
 
 #: Metrics kept per (seed, manifest) in each cell, for the paired tests of :mod:`bench.report.ranking`.
@@ -203,7 +207,7 @@ def _cell(rs: list[dict[str, Any]], fails: list[dict[str, Any]], expected: int,
 def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Structured leaderboard: per task, per row (configuration), per budget: n, failures, mean/CI
     of every metric, head-start, training length; plus every failed and skipped cell."""
-    records = [normalise(r) for r in records]
+    records = annotate([normalise(r) for r in records])  # standard-baseline gains and flags (bench.report.baselines)
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") == "failed"]
     asked: dict[tuple[str, str], set[Any]] = defaultdict(set)

@@ -142,6 +142,7 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
             out.append((f"{name}: † failed seeds", headers, rows))
         headers, rows = _flags_table(task)
         if rows:
-            out.append((f"{name}: (!) suspect scores: test items duplicated in train/pre-training data, or the "
-                        "encoder declares pre-training on this task's source", headers, rows))
+            out.append((f"{name}: (!) flagged rows: contamination (test items duplicated in train/pre-training data, "
+                        "or pre-training on this task's source), or a score or baseline at chance, a weak source "
+                        "model, a collapse (docs/leaderboard.md)", headers, rows))
     return out

@@ -1,19 +1,22 @@
-"""Domain-adaptation tables of the leaderboard: target accuracy, paired gain over source-only, oracle bound.
+"""Domain-adaptation tables of the leaderboard: target accuracy, paired gains over both baselines, oracle bound.
 
 For each shifted task and each (encoder, budget), the "Domain adaptation" table lists every row of
 the board that has a target accuracy: the method, its target accuracy (mean ± 95% CI over seeds),
-its paired source-only target accuracy (``metrics.source_only_target_accuracy``: the same recipe
-with the method's own loss switched off, scored on the same splits), the paired gain (``paired_gain``
-per seed, ``gain_s = method_s - baseline_s``, then mean ± CI: a paired interval), the transfer gap,
-and the domain critic's final accuracy where recorded (``info.final_domain_accuracy``, 0.5 = the
-critic cannot tell the domains apart). A row whose gain is below zero by more than its CI is marked
-``worse than source-only``; above zero by more than its CI, ``beats source-only``; a critic at chance
-with no such gain, ``critic at chance, no gain``; at 0.95 or more, ``critic won, no gain``. Records without
-the paired fields (older runs) render with those columns empty.
+its own paired source-only target accuracy (``metrics.source_only_target_accuracy``: the same recipe
+with the method's own loss switched off, scored on the same splits), the gain over it (``paired_gain``
+per seed, ``gain_s = method_s - baseline_s``, then mean ± CI: a paired interval), the gain over the
+STANDARD source-only cell of the same manifest and seed (``finetune``; ``linear-probe`` and
+``source-only-features`` for ``*-features`` methods; paired by :mod:`bench.report.baselines`), the
+transfer gap, the domain critic's final accuracy where recorded (``info.final_domain_accuracy``, 0.5
+= the critic cannot tell the domains apart), a mark and the row's flags. The mark names its
+baseline: a gain below zero by more than its CI is ``worse than own source-only`` (or ``worse than
+finetune``), above zero by more than its CI ``beats own source-only`` (``beats finetune``); a critic
+at chance with no gain over its own baseline, ``critic at chance, no gain``; at 0.95 or more,
+``critic won, no gain``. Records without the paired fields (older runs) render with those columns empty.
 
 The oracle table is an UPPER BOUND, in its own table and labelled so: when a grid already ran
 several configurations of one method (``--set``), the configuration with the best TARGET TEST
-accuracy. Nothing uses it to choose anything (defaults come from ``bench tune --criterion dev``).
+accuracy. Nothing uses it to choose anything (defaults come from ``bench tune``'s label-free criteria).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report.aggregate import budget_order
+from bench.report.baselines import standard_baselines
 
-WORSE, BETTER = "worse than source-only", "beats source-only"
+OWN = "own source-only"
+WORSE, BETTER = f"worse than {OWN}", f"beats {OWN}"
 #: A critic that ends at chance while the method gains nothing: no evidence the adversarial game ran
 #: (a critic whose output never left one side scores exactly 0.5; measured on CDAN, issue 11).
 IDLE_CRITIC = "critic at chance, no gain"
@@ -39,22 +44,22 @@ def _pct(stat: dict[str, Any] | None, signed: bool = False) -> str:
     return text if ci is None else f"{text} ± {100 * ci:.1f}"
 
 
-def verdict(gain: dict[str, Any] | None) -> str:
-    """``worse than source-only`` when the paired gain's CI lies wholly below zero, ``beats
-    source-only`` when wholly above, else "" (also with one seed: no interval, no verdict)."""
+def verdict(gain: dict[str, Any] | None, baseline: str = OWN) -> str:
+    """``worse than BASELINE`` when the paired gain's CI lies wholly below zero, ``beats BASELINE``
+    when wholly above, else "" (also with one seed: no interval, no verdict)."""
     if not gain or gain.get("ci95") is None:
         return ""
     if gain["mean"] + gain["ci95"] < 0:
-        return WORSE
+        return f"worse than {baseline}"
     if gain["mean"] - gain["ci95"] > 0:
-        return BETTER
+        return f"beats {baseline}"
     return ""
 
 
 def mark(gain: dict[str, Any] | None, critic: dict[str, Any] | None) -> str:
-    """:func:`verdict`, else, when the gain is not above zero by more than its CI,
-    :data:`IDLE_CRITIC` for a critic's mean accuracy within a point of 0.5 and :data:`WON_CRITIC`
-    for one at 0.95 or more."""
+    """:func:`verdict` against the own baseline, else, when the gain is not above zero by more than
+    its CI, :data:`IDLE_CRITIC` for a critic's mean accuracy within a point of 0.5 and
+    :data:`WON_CRITIC` for one at 0.95 or more."""
     found = verdict(gain)
     if found == BETTER or not critic:
         return found
@@ -68,8 +73,14 @@ def method_of(row: dict[str, Any]) -> str:
     return str(row["strategy"]).split(" ", 1)[0].split("[", 1)[0]
 
 
-HEADERS = ["method", "target acc %", "source-only target acc %", "paired gain (points)", "seeds", "transfer gap",
-           "critic acc %", "mark"]
+HEADERS = ["method", "target acc %", "own source-only target acc %", "gain over own (points)", "seeds",
+           "standard baseline", "gain over standard (points)", "transfer gap", "critic acc %", "mark", "flags"]
+
+
+def standard_gains(row: dict[str, Any], cell: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(standard strategy, its paired gain stats) for each standard baseline the cell was paired with."""
+    return [(name, cell[f"gain_over_{name}"]) for name in standard_baselines(method_of(row))
+            if f"gain_over_{name}" in cell]
 
 
 def da_rows(task: dict[str, Any], encoder: str, budget: str) -> list[list[str]]:
@@ -79,10 +90,13 @@ def da_rows(task: dict[str, Any], encoder: str, budget: str) -> list[list[str]]:
         cell = row["budgets"].get(budget) or {}
         if row["encoder"] != encoder or "target_accuracy" not in cell:
             continue
-        gain = cell.get("paired_gain")
+        gain, standard = cell.get("paired_gain"), standard_gains(row, cell)
+        marks = [mark(gain, cell.get("final_domain_accuracy")), *(verdict(g, name) for name, g in standard)]
         out.append([row["strategy"], _pct(cell["target_accuracy"]), _pct(cell.get("source_only_target_accuracy")),
-                    _pct(gain, signed=True), str(gain["n"]) if gain else "", _pct(cell.get("transfer_gap"), True),
-                    _pct(cell.get("final_domain_accuracy")), mark(gain, cell.get("final_domain_accuracy"))])
+                    _pct(gain, signed=True), str(gain["n"]) if gain else "", ", ".join(n for n, _ in standard),
+                    "; ".join(_pct(g, signed=True) for _, g in standard), _pct(cell.get("transfer_gap"), True),
+                    _pct(cell.get("final_domain_accuracy")), "; ".join(m for m in marks if m),
+                    ", ".join(row.get("flags") or [])])
     return out
 
 
@@ -117,8 +131,10 @@ def task_tables(name: str, task: dict[str, Any]) -> list[tuple[str, list[str], l
             rows = da_rows(task, encoder, budget)
             if rows and any(r[2] for r in rows):  # something was paired with a source-only baseline
                 out.append((f"{name}: Domain adaptation, {encoder}, {budget} (target test accuracy, mean ± 95% CI "
-                            "over seeds; paired gain = method minus its source-only baseline, same seed and recipe; "
-                            f"mark: gain below/above zero by more than its CI)", HEADERS, rows))
+                            "over seeds; gain over own = method minus its own source-only baseline, same seed and "
+                            "recipe; gain over standard = method minus the standard source-only cell, same manifest "
+                            f"and seed; mark: a gain below/above zero by more than its CI, naming its baseline)",
+                            HEADERS, rows))
             best = oracle_rows(task, encoder, budget)
             if best:
                 oracle.append((f"{name}: ORACLE UPPER BOUND, {encoder}, {budget}: the configuration with the best "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report import budget, episodes, estimators, meta, multitask, stream
+from bench.report import budget, episodes, estimators, meta, multitask, stream, validator_study
 from bench.report.runs import Runs
 
 Board = dict[str, Any]
@@ -38,4 +38,5 @@ SECTIONS: list[Section] = [
     Section("meta-learning", meta.collect, meta.tables),
     Section("multi-task", multitask.collect, multitask.tables),
     Section("estimator correlations", estimators.collect, estimators.tables),
+    Section("validator study", validator_study.collect, validator_study.tables),
 ]

@@ -41,6 +41,21 @@ def candidates(tunable: Mapping[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(tunable[k] for k in keys))]
 
 
+def option_grid(spec: StrategySpec, items: list[str], parse: Callable[[str], Any]) -> dict[str, tuple[Any, ...]]:
+    """``bench tune``'s candidates: the declared tunable grid, or only the ``--option KEY=V1,V2`` given
+    (each value read by ``parse``)."""
+    grid = dict(spec.tunable)
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise UserError(f"--option {item!r}: expected KEY=V1,V2,..., e.g. --option lr=1e-4,3e-4,1e-3")
+        if key not in spec.defaults or key == "tune":
+            raise UserError(f"--option {key!r} is not an option of {spec.name!r}; known: {', '.join(spec.defaults)}")
+        grid[key] = tuple(parse(v.strip()) for v in values.split(","))
+    return {k: v for k, v in grid.items() if not items or any(i.split("=")[0].strip() == k for i in items)}
+
+
 def folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Stratified ``k``-fold split of a budget's labels, ``k = min(5, smallest class count)``;
     ``None`` when some labelled class has fewer than two items or only one class is labelled."""
