@@ -29,7 +29,7 @@ DOMAIN_DEFAULTS: dict[str, Any] = {
     "bottleneck_dim": 256,  # Linear -> BatchNorm1d -> ReLU between backbone and head/critic (TLL)
     # "freeze_bn": True, from RECIPE_DEFAULTS: the backbone's BatchNorm keeps its pre-trained statistics
     # (batch statistics of 32 source images pull them to the source domain; docs/domain-adaptation.md).
-    # The bottleneck's BatchNorm1d always trains. tent and bn-adapt set it False (batch statistics).
+    # The bottleneck's BatchNorm1d always trains. tent and bn-adapt adapt this normally trained source model.
     "optimizer": "adamw",  # the project's fine-tuning optimiser; or "sgd" (momentum 0.9, Nesterov)
     "schedule": "cosine",  # "cosine" (warm-up then cosine, the project's) or "anneal" (lr (1+10p)^-0.75)
     "stat_batches": 10,  # freeze_bn False: statistics re-estimated after training on batches like the training ones
