@@ -12,7 +12,8 @@ Public API for built-in and third-party DA strategies (keys in :data:`bench.doma
   batch and, when the term uses the target, an unlabelled target batch of the same size; both go through
   the network in ONE forward (BatchNorm normalises the mixed batch, TLL's convention). Cross-entropy on
   the source part plus the term. AdamW; ``schedule`` cosine (warm-up then cosine) or anneal (``(1 + 10 p)^-0.75``).
-  Steps: :func:`domain_steps` (passes over the unlabelled target pool, clamped).
+  Steps: :func:`domain_steps` (passes over the unlabelled target pool, clamped); ``info`` carries
+  ``steps_wanted`` and ``capped`` (:func:`step_rule`: the DA rule's own, never the labelled-epoch rule).
 - :func:`source_only`: the same loop with no term: the paired baseline every DA strategy sets as
   ``Fitted.baseline``; memoised in the session's :class:`BaselineMemo` (``ctx.shared``, an LRU of
   :data:`MEMO_SIZE`) by the labelled ids, the seed, the encoder's fingerprint and name, the task
@@ -36,7 +37,7 @@ from torch import nn
 
 from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
-from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS, DomainRecipe
+from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS, DomainRecipe, domain_steps, step_rule
 from bench.domain.terms import (
     AdversarialTerm,
     DomainBatch,
@@ -55,10 +56,10 @@ from bench.tasks import Split
 from bench.training import predict_fn, reestimate_batchnorm
 
 __all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_KEY", "MEMO_SIZE", "AdversarialTerm",
-           "BaselineMemo", "DomainBatch", "DomainRecipe",
-           "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm", "adapt_batchnorm", "baseline_key",
+           "BaselineMemo", "DomainBatch", "DomainRecipe", "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm",
+           "adapt_batchnorm", "baseline_key",
            "batchnorm_layers", "domain_critic", "domain_steps", "fit_domain", "grad_reverse", "lambda_ramp",
-           "source_model", "source_only", "train_domain"]
+           "source_model", "source_only", "step_rule", "train_domain"]
 
 #: How many source-only baselines a :class:`BaselineMemo` keeps (each a full model: ~15 MB for efficientnet-lite0).
 #: Cells run strategy-major (every budget and seed of one strategy, then the next), so the memo spans a
@@ -109,13 +110,6 @@ class DomainModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-def domain_steps(n_target: int, config: DomainRecipe | dict[str, Any]) -> int:
-    """``ceil(target_epochs * n_target / batch_size)`` clamped to ``[min_steps, max_steps]``."""
-    r = config if isinstance(config, DomainRecipe) else DomainRecipe.of(config)
-    steps = math.ceil(r.target_epochs * n_target / r.batch_size)
-    return max(r.min_steps, min(steps, r.max_steps)) if r.max_steps else max(r.min_steps, steps)
 
 
 def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
@@ -171,7 +165,7 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
     optimizers = [_optimizer([g for g in groups if g["params"]], recipe)]
     if critic_params and recipe.critic_optimizer == "adam":
         optimizers.append(torch.optim.Adam(critic_params, lr=recipe.critic_lr))
-    steps = domain_steps(len(target), recipe)
+    steps, wanted, capped = step_rule(len(target), recipe)
     sched = torch.optim.lr_scheduler.LambdaLR(optimizers[0], _schedule(recipe, steps))
     batch = min(recipe.batch_size, n)
     source = TargetBatches(ctx.labelled, encoder, batch, ctx.seed, device, recipe.augment, stream=0)
@@ -207,7 +201,8 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
         stats = reestimate_batchnorm(model, (torch.cat([source.next(), targets.next()]) if targets is not None
                                              else source.next() for _ in range(recipe.stat_batches)))
     model.eval()
-    info = {"steps": steps, "batch_size": batch, "final_loss": round(result.final_loss, 5), "stat_batches": stats,
+    info = {"steps": steps, "steps_wanted": wanted, "capped": capped, "batch_size": batch,
+            "final_loss": round(result.final_loss, 5), "stat_batches": stats,
             "target_pool": len(target)}
     if term is not None:
         info.update(term.info())

@@ -10,6 +10,7 @@ e.g. ``--set dann.min_steps=1000 --set dann.max_steps=5000 --set dann.target_epo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -104,3 +105,17 @@ def _typed(key: str, raw: Any, kind: str) -> Any:
         return {"int": int, "float": float}[kind](raw)
     except (TypeError, ValueError):
         raise UserError(f"{key}={raw!r} is not a valid {kind.split()[0]}; set it with --set {key}=VALUE") from None
+
+
+def domain_steps(n_target: int, config: DomainRecipe | Mapping[str, Any]) -> int:
+    """``ceil(target_epochs * n_target / batch_size)`` clamped to ``[min_steps, max_steps]``."""
+    return step_rule(n_target, config)[0]
+
+
+def step_rule(n_target: int, config: DomainRecipe | Mapping[str, Any]) -> tuple[int, int, bool]:
+    """The DA loop's step rule: the steps run (:func:`domain_steps`), the steps the rule wants before
+    the clamp (at least ``min_steps``) and whether ``max_steps`` cut them (the record's ``capped``)."""
+    r = config if isinstance(config, DomainRecipe) else DomainRecipe.of(config)
+    wanted = max(r.min_steps, math.ceil(r.target_epochs * n_target / r.batch_size))
+    capped = bool(r.max_steps) and wanted > int(r.max_steps or 0)
+    return (min(wanted, int(r.max_steps or 0)) if capped else wanted), wanted, capped
