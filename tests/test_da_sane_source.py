@@ -1,9 +1,9 @@
 """tent and bn-adapt adapt a normally trained source model: the one ``finetune``'s recipe trains.
 
-On a tiny planted problem (UCI digits grey -> tinted, a tiny CNN with BatchNorm "pre-trained" on the
-source pool, the same labelled budget and seed) the source model tent and bn-adapt start from scores on the SOURCE
-test within ten points of ``finetune``'s (the ``weak-source-model`` flag's margin). Their former source model (backbone BatchNorm trained
-with batch statistics) sat at 14-19% on the source test of ``mnist5k->digits``.
+On a tiny planted problem (UCI digits grey -> tinted, a tiny CNN with BatchNorm "pre-trained" on the source
+pool, the same labelled budget and seed) the source model tent and bn-adapt start from scores on the SOURCE
+test within ten points of ``finetune``'s (the ``weak-source-model`` flag's margin). Their former source model
+(backbone BatchNorm trained with batch statistics) sat at 14-19% on the source test of ``mnist5k->digits``.
 """
 
 from __future__ import annotations

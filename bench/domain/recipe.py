@@ -119,3 +119,17 @@ def step_rule(n_target: int, config: DomainRecipe | Mapping[str, Any]) -> tuple[
     wanted = max(r.min_steps, math.ceil(r.target_epochs * n_target / r.batch_size))
     capped = bool(r.max_steps) and wanted > int(r.max_steps or 0)
     return (min(wanted, int(r.max_steps or 0)) if capped else wanted), wanted, capped
+
+
+#: The frozen-feature DA protocol (:mod:`bench.domain.features`): Transfer-Learning-Library's recipe on
+#: cached encoder features: bottleneck 256, SGD lr 0.01 (its new layers' rate), momentum 0.9 with
+#: Nesterov, weight decay 1e-3, ``lr (1 + 10 p)^-0.75``, batch 32. Steps fixed, as the papers'
+#: iteration counts: 2,000 (a tenth of TLL's 20 x 1,000, sized by cost: ~10 s a cell on an idle 2-core CPU;
+#: ``--set min_steps=20000 --set max_steps=20000`` for TLL's). The source-only head shares every key.
+FEATURE_DEFAULTS: dict[str, Any] = {"min_steps": 2000, "max_steps": 2000, "target_epochs": 0.0, "batch_size": 32,
+                                    "lr": 0.01, "head_lr_mult": 1.0, "weight_decay": 1e-3, "optimizer": "sgd",
+                                    "schedule": "anneal", "bottleneck_dim": 256}
+#: The adversarial feature methods' critic: the papers' weight 1 and TLL's critic (hidden 1024, dropout
+#: 0.5), at the head's rate (TLL trains it at the new layers' rate); the lambda ramp's gamma 10.
+FEATURE_CRITIC_DEFAULTS: dict[str, Any] = {"domain_weight": 1.0, "gamma": 10.0, "domain_hidden": 1024,
+                                           "domain_dropout": 0.5, "domain_lr_mult": 1.0}

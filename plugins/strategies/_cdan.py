@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.adaptation import require_target
+from bench.domain.features import fit_features
 from bench.domain.loop import fit_domain
 from bench.domain.terms import CdanTerm, entropy_weights, multilinear_map
 from bench.strategies import FitContext, Fitted
@@ -14,3 +15,11 @@ class Cdan:
     def fit(self, ctx: FitContext) -> Fitted:
         require_target(ctx, "cdan")
         return fit_domain(ctx, CdanTerm(ctx.config))
+
+
+class CdanFeatures:
+    """``cdan-features``: the CDAN+E term on the frozen-feature loop."""
+
+    def fit(self, ctx: FitContext) -> Fitted:
+        require_target(ctx, "cdan-features")
+        return fit_features(ctx, CdanTerm(ctx.config))

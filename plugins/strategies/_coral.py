@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.adaptation import require_target
+from bench.domain.features import fit_features
 from bench.domain.loop import fit_domain
 from bench.domain.terms import CoralTerm, coral_loss, covariance
 from bench.strategies import FitContext, Fitted
@@ -14,3 +15,11 @@ class Coral:
     def fit(self, ctx: FitContext) -> Fitted:
         require_target(ctx, "coral")
         return fit_domain(ctx, CoralTerm(ctx.config))
+
+
+class CoralFeatures:
+    """``coral-features``: the CORAL term on the frozen-feature loop."""
+
+    def fit(self, ctx: FitContext) -> Fitted:
+        require_target(ctx, "coral-features")
+        return fit_features(ctx, CoralTerm(ctx.config))
