@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.adaptation import require_target
-from bench.domain.loop import BaselineMemo, DomainModel, _digest, _optimizer, _schedule
+from bench.domain.loop import BaselineMemo, DomainModel, digest, optimizer_for, schedule_for
 from bench.domain.recipe import FEATURE_DEFAULTS, DomainRecipe, step_rule
 from bench.domain.terms import DomainBatch, DomainTerm
 from bench.loop import run_steps
@@ -54,9 +54,9 @@ def train_features(ctx: FitContext, term: DomainTerm | None = None,
         critic = [p for m in extra for p in m.parameters() if p.requires_grad]
         if critic:
             groups.append({"params": critic, "lr": recipe.lr * recipe.domain_lr_mult})
-    opt = _optimizer(groups, recipe)
+    opt = optimizer_for(groups, recipe)
     steps, wanted, capped = step_rule(len(target), recipe)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(recipe, steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule_for(recipe, steps))
     batch = min(recipe.batch_size, len(xs))
     gen = torch.Generator().manual_seed(ctx.seed)
     weights = None if sample_weights is None else torch.as_tensor(sample_weights, dtype=torch.float32, device=device)
@@ -108,17 +108,17 @@ def source_only_features(ctx: FitContext) -> Fitted:
     """The protocol's source-only cell (:func:`train_features` with no term), memoised by the labelled
     ids, seed, task, target pool size and every :data:`~bench.domain.recipe.FEATURE_DEFAULTS` key."""
     target = ctx.unlabelled_target
-    key = "features:" + _digest({"ids": _digest(list(ctx.labelled.ids)), "seed": ctx.seed, "task": ctx.task_name,
+    key = "features:" + digest({"ids": digest(list(ctx.labelled.ids)), "seed": ctx.seed, "task": ctx.task_name,
                                  "device": ctx.device, "target": len(target) if target is not None else 0,
                                  "recipe": {k: ctx.config.get(k, v) for k, v in FEATURE_DEFAULTS.items()}})
     memo = BaselineMemo.of(ctx)
     found = memo.get(key)
-    if found is not None:
-        return found[0]
-    model, info = train_features(ctx)
-    fitted = _as_fitted(model, ctx, info, [])
-    memo.put(key, (fitted, model))
-    return fitted
+    if found is None:
+        model, info = train_features(ctx)
+        found = (_as_fitted(model, ctx, info, []), model)
+        memo.put(key, found)
+    # predictions read THIS cell's features (each cell's feature access is gated to its own splits)
+    return _as_fitted(found[1], ctx, dict(found[0].info), [])
 
 
 def fit_features(ctx: FitContext, term: DomainTerm | None, sample_weights: np.ndarray | None = None) -> Fitted:
