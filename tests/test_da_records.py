@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.domain.recipe import DOMAIN_DEFAULTS, domain_steps, step_rule
+from bench.domain.recipe import DOMAIN_DEFAULTS, DomainRecipe, domain_steps, profile_options, step_rule
 from bench.report.aggregate import training_length
 from bench.run.cell import collapse_guard, da_flags
 
@@ -36,3 +36,36 @@ def test_collapse_guard_counts_target_predictions_and_flags_a_collapsed_record()
     assert da_flags({**one_class, "target_balanced_accuracy": 0.5}, 10) == ["collapsed"]
     assert da_flags({**spread, "target_balanced_accuracy": 0.15}, 10) == ["chance-level"]  # 1/10 + 0.05
     assert da_flags({**spread, "target_balanced_accuracy": 0.16}, 10) == []
+
+
+def _through_the_cli(strategy: str, defaults: dict) -> dict:
+    """The config a ``bench run`` with the paper profile's ``--set`` options gives ``strategy``."""
+    from bench.cli import build_parser
+    from bench.cli.run import run_config_from_args
+    from bench.run.plan import strategy_config
+    from bench.specs import StrategySpec
+
+    argv = ["run", *" ".join(profile_options(strategy, defaults)).split()]
+    cfg = run_config_from_args(build_parser().parse_args(argv))
+    return strategy_config(StrategySpec(name=strategy, description="", loader="x:y", defaults=defaults), cfg.options)
+
+
+def test_the_paper_profile_resolves_to_tll_scale_for_dann_and_cdan_and_a_few_steps_run():
+    from bench_plugins.strategies.cdan import CDAN_DEFAULTS
+    from bench_plugins.strategies.dann import DANN_DEFAULTS
+
+    for name, defaults in (("dann", DANN_DEFAULTS), ("cdan", CDAN_DEFAULTS)):
+        config = _through_the_cli(name, defaults)
+        r = DomainRecipe.of(config)
+        assert (r.min_steps, r.max_steps, r.batch_size, r.optimizer, r.schedule) == (20000, 20000, 32, "sgd", "anneal")
+        assert (r.lr, r.lr * r.head_lr_mult, r.weight_decay, r.critic_optimizer) == (1e-3, 1e-2, 1e-3, "shared")
+        assert config["domain_weight"] == 1.0 and r.lr * r.domain_lr_mult == 1e-2
+        assert step_rule(4000, r) == (20000, 20000, False)  # 20 x 1,000 iterations, not capped
+    # a few steps of the profile on a tiny BatchNorm model (the DA loop tests'); their FAST keys shrink the steps
+    from bench_plugins.strategies._dann import Dann
+    from tests.test_da_methods import _ctx, _splits
+
+    fitted = Dann().fit(_ctx(_through_the_cli("dann", DANN_DEFAULTS), *_splits()))
+    # the rule wants ceil(2 x 40 / 8) = 10 steps of the 40-image pool; FAST caps them at 3
+    assert (fitted.info["steps"], fitted.info["steps_wanted"], fitted.info["capped"]) == (3, 10, True)
+    assert fitted.baseline is not None

@@ -133,3 +133,20 @@ FEATURE_DEFAULTS: dict[str, Any] = {"min_steps": 2000, "max_steps": 2000, "targe
 #: 0.5), at the head's rate (TLL trains it at the new layers' rate); the lambda ramp's gamma 10.
 FEATURE_CRITIC_DEFAULTS: dict[str, Any] = {"domain_weight": 1.0, "gamma": 10.0, "domain_hidden": 1024,
                                            "domain_dropout": 0.5, "domain_lr_mult": 1.0}
+
+
+#: The fine-tuning DA loop at the papers' scale, for GPUs (dann, cdan): Transfer-Learning-Library's
+#: Office-31 recipe: 20 epochs x 1,000 iterations of batch 32, SGD (momentum 0.9, Nesterov), new layers
+#: and critic at 0.01, the backbone at 0.001, weight decay 1e-3, ``lr (1 + 10 p)^-0.75``, the critic in the
+#: shared optimiser, the adversarial weight 1. Given as ``--set`` options: :func:`profile_options`.
+PAPER_PROFILE: dict[str, Any] = {"min_steps": 20000, "max_steps": 20000, "batch_size": 32, "lr": 1e-3,
+                                 "head_lr_mult": 10.0, "optimizer": "sgd", "schedule": "anneal",
+                                 "weight_decay": 1e-3, "critic_optimizer": "shared", "domain_lr_mult": 10.0,
+                                 "domain_weight": 1.0}
+
+
+def profile_options(strategy: str, defaults: Mapping[str, Any],
+                    profile: Mapping[str, Any] = PAPER_PROFILE) -> list[str]:
+    """``profile`` as ``--set STRATEGY.KEY=VALUE`` options of a strategy with these ``defaults`` (keys it
+    lacks are left out: :class:`DomainRecipe` gives them its own default, e.g. cdan's shared critic)."""
+    return [f"--set {strategy}.{k}={v}" for k, v in profile.items() if k in defaults]
