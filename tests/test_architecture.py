@@ -122,7 +122,7 @@ LAYERS = {
     "bench.accel": 1, "bench.probe": 1, "bench.weights": 1, "bench.hub": 1, "bench.timm_encoder": 1,
     "bench.run": 2, "bench.run.plan": 2, "bench.run.compatibility": 2, "bench.run.budgets": 2,
     "bench.run.tunables": 2, "bench.run.records": 2,
-    "bench.domain": 2, "bench.domain.validators": 2, "bench.domain.selection": 2,
+    "bench.domain": 2, "bench.domain.validators": 2, "bench.domain.selection": 2, "bench.domain.features": 2,
     "bench.continual": 2, "bench.continual.spec": 2, "bench.continual.penalties": 2,
     "bench.episodes": 2, "bench.episodes.spec": 2, "bench.episodes.classes": 2,
     "bench.episodes.meta": 2, "bench.contamination": 2,

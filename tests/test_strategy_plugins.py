@@ -33,7 +33,7 @@ def test_registering_every_builtin_strategy_imports_no_torch():
 def test_every_builtin_strategy_loads_through_a_string_loader_to_its_implementation_module():
     entry_points = {n.replace("_", "-") for n in REGISTRATION}
     builtin = [s for s in load_plugins().strategies if s.plugin in entry_points]
-    assert len(builtin) == 24  # 17 + cdan, mcc, bn-adapt + protonet, fomaml, reptile, good-embedding
+    assert len(builtin) == 31  # 17 + cdan, mcc, bn-adapt + protonet, fomaml, reptile, good-embedding + 7 *-features
     for spec in builtin:
         assert isinstance(spec.loader, str), spec.name
         assert spec.loader.startswith("bench_plugins.strategies._"), spec.loader

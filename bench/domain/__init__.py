@@ -2,8 +2,10 @@
 
 - :mod:`~bench.domain.loop`: the DA loop (on :func:`bench.loop.run_steps`) and its paired source-only
   baseline, memoised per cell group.
+- :mod:`~bench.domain.features`: the frozen-feature DA protocol (bottleneck, head and critic on
+  cached encoder features) and its memoised source-only baseline.
 - :mod:`~bench.domain.terms`: the loss-term contract, gradient reversal, the critic, the
-  adversarial term (DANN; CDAN builds on it).
+  adversarial term (DANN) and CDAN, MCC, CORAL and entropy terms.
 - :mod:`~bench.domain.recipe`: the recipe every DA strategy shares and its typed view (torch-free).
 - :mod:`~bench.domain.select`: density ratios and the IWV/DEV risks, for ``bench tune`` and the
   ``importance`` strategy (torch-free).
@@ -27,6 +29,7 @@ _PUBLIC = {
     "DomainBatch": "terms", "DomainTerm": "terms", "WeightedTerm": "terms", "AdversarialTerm": "terms",
     "grad_reverse": "terms", "lambda_ramp": "terms", "domain_critic": "terms",
     "DOMAIN_DEFAULTS": "recipe", "DomainRecipe": "recipe", "BaselineMemo": "loop",
+    "fit_features": "features", "FEATURE_DEFAULTS": "recipe",
 }
 
 

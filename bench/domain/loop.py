@@ -12,7 +12,8 @@ Public API for built-in and third-party DA strategies (keys in :data:`bench.doma
   batch and, when the term uses the target, an unlabelled target batch of the same size; both go through
   the network in ONE forward (BatchNorm normalises the mixed batch, TLL's convention). Cross-entropy on
   the source part plus the term. AdamW; ``schedule`` cosine (warm-up then cosine) or anneal (``(1 + 10 p)^-0.75``).
-  Steps: :func:`domain_steps` (passes over the unlabelled target pool, clamped).
+  Steps: :func:`domain_steps` (passes over the unlabelled target pool, clamped); ``info`` carries
+  ``steps_wanted`` and ``capped`` (:func:`step_rule`: the DA rule's own, never the labelled-epoch rule).
 - :func:`source_only`: the same loop with no term: the paired baseline every DA strategy sets as
   ``Fitted.baseline``; memoised in the session's :class:`BaselineMemo` (``ctx.shared``, an LRU of
   :data:`MEMO_SIZE`) by the labelled ids, the seed, the encoder's fingerprint and name, the task
@@ -36,7 +37,7 @@ from torch import nn
 
 from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
-from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS, DomainRecipe
+from bench.domain.recipe import BASE_KEYS, CRITIC_DEFAULTS, DOMAIN_DEFAULTS, DomainRecipe, domain_steps, step_rule
 from bench.domain.terms import (
     AdversarialTerm,
     DomainBatch,
@@ -55,10 +56,10 @@ from bench.tasks import Split
 from bench.training import predict_fn, reestimate_batchnorm
 
 __all__ = ["BASE_KEYS", "CRITIC_DEFAULTS", "DOMAIN_DEFAULTS", "MEMO_KEY", "MEMO_SIZE", "AdversarialTerm",
-           "BaselineMemo", "DomainBatch", "DomainRecipe",
-           "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm", "adapt_batchnorm", "baseline_key",
+           "BaselineMemo", "DomainBatch", "DomainRecipe", "DomainModel", "DomainTerm", "GradReverse", "WeightedTerm",
+           "adapt_batchnorm", "baseline_key", "digest", "optimizer_for", "schedule_for",
            "batchnorm_layers", "domain_critic", "domain_steps", "fit_domain", "grad_reverse", "lambda_ramp",
-           "source_model", "source_only", "train_domain"]
+           "source_model", "source_only", "step_rule", "train_domain"]
 
 #: How many source-only baselines a :class:`BaselineMemo` keeps (each a full model: ~15 MB for efficientnet-lite0).
 #: Cells run strategy-major (every budget and seed of one strategy, then the next), so the memo spans a
@@ -111,24 +112,19 @@ class DomainModel(nn.Module):
         return self.head(self.features(x))
 
 
-def domain_steps(n_target: int, config: DomainRecipe | dict[str, Any]) -> int:
-    """``ceil(target_epochs * n_target / batch_size)`` clamped to ``[min_steps, max_steps]``."""
-    r = config if isinstance(config, DomainRecipe) else DomainRecipe.of(config)
-    steps = math.ceil(r.target_epochs * n_target / r.batch_size)
-    return max(r.min_steps, min(steps, r.max_steps)) if r.max_steps else max(r.min_steps, steps)
-
-
 def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def _schedule(recipe: DomainRecipe, steps: int) -> Callable[[int], float]:
+def schedule_for(recipe: DomainRecipe, steps: int) -> Callable[[int], float]:
+    """The recipe's learning-rate factor per step (a LambdaLR function)."""
     if recipe.schedule == "cosine":
         return cosine_lambda(steps, int(round(steps * recipe.warmup_frac)))
     return lambda step: (1.0 + 10.0 * step / max(1, steps)) ** -0.75  # "anneal"
 
 
-def _optimizer(groups: list[dict[str, Any]], recipe: DomainRecipe) -> torch.optim.Optimizer:
+def optimizer_for(groups: list[dict[str, Any]], recipe: DomainRecipe) -> torch.optim.Optimizer:
+    """The recipe's optimiser over ``groups``."""
     lr, wd = recipe.lr, recipe.weight_decay
     if recipe.optimizer == "sgd":  # the papers' and TLL's: momentum 0.9, Nesterov
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
@@ -168,11 +164,11 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
         groups.append({"params": critic_params, "lr": lr * recipe.domain_lr_mult, "name": "critic"})
     for g in groups:
         g["params"] = [p for p in g["params"] if p.requires_grad]
-    optimizers = [_optimizer([g for g in groups if g["params"]], recipe)]
+    optimizers = [optimizer_for([g for g in groups if g["params"]], recipe)]
     if critic_params and recipe.critic_optimizer == "adam":
         optimizers.append(torch.optim.Adam(critic_params, lr=recipe.critic_lr))
-    steps = domain_steps(len(target), recipe)
-    sched = torch.optim.lr_scheduler.LambdaLR(optimizers[0], _schedule(recipe, steps))
+    steps, wanted, capped = step_rule(len(target), recipe)
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizers[0], schedule_for(recipe, steps))
     batch = min(recipe.batch_size, n)
     source = TargetBatches(ctx.labelled, encoder, batch, ctx.seed, device, recipe.augment, stream=0)
     use_target = term is not None and term.uses_target
@@ -207,14 +203,16 @@ def train_domain(ctx: FitContext, encoder: Encoder, term: DomainTerm | None = No
         stats = reestimate_batchnorm(model, (torch.cat([source.next(), targets.next()]) if targets is not None
                                              else source.next() for _ in range(recipe.stat_batches)))
     model.eval()
-    info = {"steps": steps, "batch_size": batch, "final_loss": round(result.final_loss, 5), "stat_batches": stats,
+    info = {"steps": steps, "steps_wanted": wanted, "capped": capped, "batch_size": batch,
+            "final_loss": round(result.final_loss, 5), "stat_batches": stats,
             "target_pool": len(target)}
     if term is not None:
         info.update(term.info())
     return model, info | run_info(fwd is not both, batch, batch)
 
 
-def _digest(values: Any) -> str:
+def digest(values: Any) -> str:
+    """SHA-256 of ``values`` as sorted JSON (memo keys)."""
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -222,7 +220,7 @@ def baseline_key(ctx: FitContext, encoder: Encoder) -> str:
     """The memo key of the paired baseline: labelled ids, seed, encoder fingerprint and name, task,
     target pool size and every base recipe key (:data:`BASE_KEYS`)."""
     target = ctx.unlabelled_target
-    return _digest({"ids": _digest(list(ctx.labelled.ids)), "seed": ctx.seed, "encoder": encoder.name,
+    return digest({"ids": digest(list(ctx.labelled.ids)), "seed": ctx.seed, "encoder": encoder.name,
                     "fingerprint": encoder.fingerprint(), "task": ctx.task_name, "device": ctx.device,
                     "target": len(target) if target is not None else 0,
                     "recipe": {k: ctx.config.get(k) for k in BASE_KEYS}})
@@ -235,7 +233,7 @@ def _memo_predict(predict: Callable[[Split], np.ndarray]) -> Callable[[Split], n
 
     def memo(split: Split) -> np.ndarray:
         first = np.asarray(split.images([0])[0]) if len(split) else np.zeros(0)
-        key = _digest([len(split), _digest(list(split.ids)), hashlib.sha256(first.tobytes()).hexdigest()])
+        key = digest([len(split), digest(list(split.ids)), hashlib.sha256(first.tobytes()).hexdigest()])
         if key not in seen:
             seen[key] = predict(split)
         return seen[key].copy()

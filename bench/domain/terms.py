@@ -1,5 +1,8 @@
-"""Domain-adaptation loss terms for :mod:`bench.domain.loop`'s loop: the term contract, gradient
-reversal, the DANN lambda ramp, the domain critic and the adversarial term (DANN; CDAN builds on it).
+"""Domain-adaptation loss terms for the DA loops (:mod:`bench.domain.loop`, :mod:`bench.domain.features`).
+
+The term contract, gradient reversal, the DANN lambda ramp, the domain critic, the adversarial term
+(DANN) and the terms built on it or on :class:`WeightedTerm`: CDAN's conditioned critic, MCC, CORAL
+and entropy minimisation; each method's fine-tune and frozen-feature strategies share one term.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AdversarialTerm", "DomainBatch", "DomainTerm", "GradReverse", "WeightedTerm", "domain_critic",
-           "grad_reverse", "lambda_ramp"]
+__all__ = ["AdversarialTerm", "CdanTerm", "CoralTerm", "DomainBatch", "DomainTerm", "EntropyTerm", "GradReverse",
+           "MccTerm", "WeightedTerm", "coral_loss", "covariance", "domain_critic", "entropy", "entropy_weights",
+           "grad_reverse", "lambda_ramp", "mcc_loss", "multilinear_map"]
 
 
 @dataclass
@@ -139,3 +143,117 @@ class AdversarialTerm(DomainTerm):
         if not self.accuracy:
             return {}
         return {"final_domain_accuracy": round(sum(self.accuracy) / len(self.accuracy), 4)}
+
+
+def multilinear_map(features: torch.Tensor, probs: torch.Tensor,
+                    random: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """CDAN's conditioning ``f (x) g``: the flattened outer product ``[B, K * D]`` (row ``b``,
+    column ``k * D + d`` = ``g[b, k] * f[b, d]``), or with ``random = (R_f [D, m], R_g [K, m])``
+    the randomised map ``(f R_f) * (g R_g) / sqrt(m)``."""
+    if random is None:
+        return (probs.unsqueeze(2) * features.unsqueeze(1)).flatten(1)
+    rf, rg = random
+    return (features @ rf) * (probs @ rg) / math.sqrt(rf.shape[1])
+
+
+def entropy_weights(probs: torch.Tensor) -> torch.Tensor:
+    """CDAN+E's example weights ``1 + exp(-H(g))``, rescaled to mean 1 over the batch."""
+    h = -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
+    w = 1.0 + torch.exp(-h)
+    return w / w.sum() * len(w)
+
+
+class CdanTerm(AdversarialTerm):
+    """DANN's critic, fed the multilinear map of bottleneck features and (detached) softmax
+    predictions; the randomised map when ``D * K > max_full_dim``; entropy conditioning (CDAN+E)."""
+
+    name = "cdan"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.entropy = bool(config["entropy_conditioning"])
+        self.max_full, self.random_dim = int(config["max_full_dim"]), int(config["random_dim"])
+        self.random: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def critic_input(self, feature_dim: int, num_classes: int) -> int:
+        if feature_dim * num_classes <= self.max_full:
+            return feature_dim * num_classes
+        self.random = (torch.randn(feature_dim, self.random_dim), torch.randn(num_classes, self.random_dim))
+        return self.random_dim
+
+    def critic_features(self, batch: DomainBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        f = torch.cat([batch.features_s, batch.features_t])
+        g = torch.softmax(torch.cat([batch.logits_s, batch.logits_t]), dim=1).detach()
+        random = None if self.random is None else (self.random[0].to(f.device), self.random[1].to(f.device))
+        return multilinear_map(f, g, random), entropy_weights(g) if self.entropy else None
+
+
+def mcc_loss(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Minimum class confusion (Jin et al., 2020) of a batch of target logits ``[B, K]``.
+
+    ``p = softmax(logits / T)``; example weights ``w = 1 + exp(-H(p))`` (no gradient), rescaled to
+    sum to ``B``; class correlation ``C = p^T diag(w) p`` ``[K, K]``; each row divided by its sum
+    (category normalisation); loss = the off-diagonal mass ``(sum(C) - trace(C)) / K``.
+    """
+    p = torch.softmax(logits / temperature, dim=1)
+    h = -(p * torch.log(p.clamp_min(1e-12))).sum(dim=1).detach()
+    w = 1.0 + torch.exp(-h)
+    w = w / w.sum() * len(w)
+    c = (p * w.unsqueeze(1)).T @ p
+    c = c / c.sum(dim=1, keepdim=True)
+    return (c.sum() - c.trace()) / p.shape[1]
+
+
+class MccTerm(WeightedTerm):
+    name = "mcc"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config["mcc_weight"])
+        self.temperature = float(config["temperature"])
+
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        return mcc_loss(batch.logits_t, self.temperature)
+
+
+def covariance(x: torch.Tensor) -> torch.Tensor:
+    """Unbiased covariance of the rows of ``x`` ``[n, d]`` -> ``[d, d]``."""
+    xc = x - x.mean(dim=0, keepdim=True)
+    return xc.T @ xc / max(1, x.shape[0] - 1)
+
+
+def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the feature means plus a quarter of that of the covariance
+    matrices (``||mu_s - mu_t||^2 / d + ||C_s - C_t||_F^2 / (4 d^2)``)."""
+    if source.shape[0] < 2 or target.shape[0] < 2:  # no covariance from one item
+        return source.sum() * 0.0
+    mean_term = (source.mean(dim=0) - target.mean(dim=0)).pow(2).mean()
+    return mean_term + (covariance(source) - covariance(target)).pow(2).mean() / 4
+
+
+class CoralTerm(WeightedTerm):
+    name = "coral"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config["coral_weight"])
+
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        return coral_loss(batch.features_s, batch.features_t)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Each row's prediction entropy ``-sum softmax * log_softmax`` ``[B]``."""
+    logp = torch.log_softmax(logits, dim=1)
+    return -(logp.exp() * logp).sum(dim=1)
+
+
+class EntropyTerm(WeightedTerm):
+    """Entropy minimisation (Grandvalet & Bengio, 2005): ``entropy_weight`` times the mean prediction
+    entropy of the target batch."""
+
+    name = "entropy"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config["entropy_weight"])
+
+    def value(self, batch: DomainBatch) -> torch.Tensor:
+        return entropy(batch.logits_t).mean()

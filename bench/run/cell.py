@@ -125,6 +125,8 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
                     rec["contamination"].update(breakdown)
             if fitted.baseline is not None:
                 metrics.update(baseline_metrics(fitted.baseline, task, test, target_test, metrics))
+                if target is not None:  # the collapse guard, on the unlabelled target pool
+                    metrics.update(collapse_guard(np.asarray(fitted.predict(target)), task.num_classes))
             wall = time.perf_counter() - start
             if job.reference is not None and fitted.encoder is not None and fitted.encoder.pretrained:
                 from bench.run import forgetting
@@ -143,6 +145,8 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
         rec["flags"] = flags(rec["contamination"])
         if job.budget_content_copies is not None:
             rec["contamination"]["budget_test_content_copies"] = job.budget_content_copies
+    if fitted.baseline is not None:
+        rec["flags"] = [*rec.get("flags", []), *da_flags(metrics, task.num_classes)]
     trainable, total = int(fitted.trainable_params), int(fitted.total_params)
     if job.kind == "features":
         total += job.encoder_total  # the frozen encoder is part of the deployed model
@@ -183,6 +187,30 @@ def flags(contamination: dict[str, Any]) -> list[str]:
         out.append("declared-overlap:" + "+".join(contamination["declared_overlap"]))
     if contamination.get("overlap_flag") and contamination.get("overlap_rate", 0) > 0.01:
         out.append("overlap>1%")
+    return out
+
+
+#: ``chance-level``: a DA record whose target balanced accuracy is at most 1/K plus this margin (fixed in advance)
+CHANCE_MARGIN = 0.05
+
+
+def collapse_guard(target_pred: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """A DA record's predicted-class histogram on the unlabelled target pool and its effective number of
+    predicted classes ``exp(H(mean prediction))`` (:mod:`bench.domain.selection`'s guard)."""
+    from bench.domain.selection import guard, one_hot
+
+    g = guard(one_hot(target_pred, num_classes), num_classes)
+    return {"target_pred_hist": g["histogram"], "target_effective_classes": g["effective_classes"],
+            "target_collapsed": g["collapsed"]}
+
+
+def da_flags(metrics: dict[str, Any], num_classes: int) -> list[str]:
+    """``collapsed`` (effective target classes at most half of K) and ``chance-level`` (target balanced
+    accuracy at most ``1/K + CHANCE_MARGIN``) for a DA record's metrics."""
+    out = ["collapsed"] if metrics.pop("target_collapsed", False) else []
+    balanced = metrics.get("target_balanced_accuracy")
+    if balanced is not None and balanced <= 1.0 / num_classes + CHANCE_MARGIN + 1e-9:
+        out.append("chance-level")
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.adaptation import require_target
+from bench.domain.features import fit_features
 from bench.domain.loop import AdversarialTerm, GradReverse, domain_critic, fit_domain, grad_reverse, lambda_ramp
 from bench.strategies import FitContext, Fitted
 
@@ -20,3 +21,11 @@ class Dann:
     def fit(self, ctx: FitContext) -> Fitted:
         require_target(ctx, "dann")
         return fit_domain(ctx, AdversarialTerm(ctx.config))
+
+
+class DannFeatures:
+    """``dann-features``: the DANN term on the frozen-feature loop."""
+
+    def fit(self, ctx: FitContext) -> Fitted:
+        require_target(ctx, "dann-features")
+        return fit_features(ctx, AdversarialTerm(ctx.config))

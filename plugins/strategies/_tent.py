@@ -13,6 +13,7 @@ from torch import nn
 from bench.accel import run_info, to_device
 from bench.adaptation import TargetBatches, require_target
 from bench.domain.loop import adapt_batchnorm, source_model
+from bench.domain.terms import entropy
 from bench.encoders import count_parameters
 from bench.errors import UserError
 from bench.loop import prepare, run_steps
@@ -40,11 +41,6 @@ def configure_for_tent(module: nn.Module) -> list[nn.Parameter]:
                 p.requires_grad_(True)
                 params.append(p)
     return params
-
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    logp = torch.log_softmax(logits, dim=1)
-    return -(logp.exp() * logp).sum(dim=1)
 
 
 def mean_entropy(model: nn.Module, inputs: Iterable[torch.Tensor]) -> float:

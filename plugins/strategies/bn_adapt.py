@@ -1,12 +1,10 @@
 """``bn-adapt``: AdaBN (Li et al., 2016), the baseline Tent is measured against.
 
-The paired source-only model (:func:`bench.domain.loop.source_only`, BatchNorm trained with batch
-statistics) with every BatchNorm's statistics re-estimated on up to ``adapt_images`` unlabelled
-target images (batches of ``adapt_batch_size``, cumulative average, no gradient). It updates no
-parameter, so it also serves where ``tent`` has nothing to train. It assumes a source model trained
-with batch statistics (``freeze_bn = false``, its default): on one fine-tuned with frozen
-pre-trained statistics it re-normalises features the head never saw (``mnist5k->digits``, 10/class:
-36.5% -> 17.4%). An encoder without BatchNorm fails with a one-line reason (nothing to adapt).
+The paired source-only model (:func:`bench.domain.loop.source_only`: trained as ``finetune`` trains,
+backbone BatchNorm on its pre-trained statistics, AdamW) with every BatchNorm's statistics
+re-estimated on up to ``adapt_images`` unlabelled target images (batches of ``adapt_batch_size``,
+cumulative average, no gradient). It updates no parameter, so it also serves where ``tent`` has
+nothing to train. An encoder without BatchNorm fails with a one-line reason (nothing to adapt).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
-BN_ADAPT_DEFAULTS = {**DOMAIN_DEFAULTS, "freeze_bn": False, "adapt_images": 2048, "adapt_batch_size": 64}
+BN_ADAPT_DEFAULTS = {**DOMAIN_DEFAULTS, "adapt_images": 2048, "adapt_batch_size": 64}
 
 
 @bench.hookimpl

@@ -1,8 +1,9 @@
 """``tent``: test-time entropy minimisation (Wang et al., 2021) on unlabelled target batches.
 
 1. The source model is the paired source-only baseline (:func:`bench.domain.loop.source_only`):
-   backbone, bottleneck and head trained on the labelled budget with BatchNorm in train mode
-   (batch statistics), as the paper's source models are. It is also ``Fitted.baseline``.
+   backbone, bottleneck and head trained on the labelled budget the way ``finetune`` trains (backbone
+   BatchNorm in eval mode on its pre-trained statistics, AdamW, the shared recipe), a normally trained
+   source model as the paper adapts. It is also ``Fitted.baseline`` (shared with mcc, coral, importance).
 2. Adaptation: every parameter is frozen except the affine weight and bias of the normalisation
    layers (BatchNorm, GroupNorm, LayerNorm; backbone and bottleneck). For ``tent_steps`` steps, a
    batch of ``tent_batch_size`` unlabelled target images goes through the model with BatchNorm
@@ -21,7 +22,7 @@ from bench.domain.recipe import DOMAIN_DEFAULTS
 from bench.specs import StrategySpec
 from bench_plugins.strategies import lazy_exports
 
-TENT_DEFAULTS = {**DOMAIN_DEFAULTS, "freeze_bn": False, "tent_steps": 50, "tent_lr": 1e-3, "tent_batch_size": 64,
+TENT_DEFAULTS = {**DOMAIN_DEFAULTS, "tent_steps": 50, "tent_lr": 1e-3, "tent_batch_size": 64,
                  "adapt_images": 2048, "entropy_probe_batches": 4}
 
 
