@@ -74,3 +74,32 @@ def test_cell_threads_restores_the_process_count():
     with pytest.raises(RuntimeError), cell_threads():
         raise RuntimeError("a failed cell")
     assert torch.get_num_threads() == before
+
+
+def test_the_feature_cache_key_names_how_features_were_computed(monkeypatch):
+    """A protocol-2 entry (contiguous CPU pass), a GPU entry or a bf16 entry is never read as this
+    run's features: their floats differ (protocol 3 encodes CNNs channels_last on the CPU)."""
+    import numpy as np
+
+    import bench.run.records
+    from bench import accel
+    from bench.run.features import FeatureCache
+    from bench.tasks import ArraySplit
+
+    class Enc:
+        def fingerprint(self):
+            return "enc"
+
+    split = ArraySplit(["a", "b"], np.zeros((2, 4, 4), np.uint8), [0, 1])
+    cache, enc = FeatureCache(), Enc()
+    here = cache.key(enc, split, "cpu")
+    assert cache.key(enc, split, "cpu") == here and cache.key(enc, split) == here
+    assert cache.key(enc, split, "cuda:1") == cache.key(enc, split, "cuda") != here
+    monkeypatch.setattr(bench.run.records, "PROTOCOL_VERSION", 2)
+    assert cache.key(enc, split, "cpu") != here
+    monkeypatch.undo()
+    accel.configure(precision="bf16")
+    try:
+        assert cache.key(enc, split, "cpu") != here
+    finally:
+        accel.configure()

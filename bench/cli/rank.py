@@ -49,7 +49,7 @@ def add_rank_parser(sub: Any) -> None:
 def _features(cache: Any, encoder: Any, task: Any, positions: np.ndarray, device: str) -> np.ndarray:
     """The budget items' features: sliced from the pool's cache entry if a run made one, else
     encoded on their own (and cached under their own key)."""
-    if cache.path(cache.key(encoder, task.train)).exists():
+    if cache.path(cache.key(encoder, task.train, device)).exists():
         return np.asarray(cache.get(encoder, task.train, device=device))[positions]
     return np.asarray(cache.get(encoder, task.train.subset(positions.tolist()), device=device))
 

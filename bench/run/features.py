@@ -26,7 +26,9 @@ from bench.loading import cache_root
 from bench.tasks import Split
 
 #: v2: entries are ``.npz`` files holding the array and its SHA-256 (v1: bare ``.npy``, no checksum).
-CACHE_FORMAT = "features-v2"
+#: v3: the key also names how the features were computed (protocol, device kind, precision): a
+#: protocol-3 CPU pass is channels_last, and its floats differ from a protocol-2 entry's.
+CACHE_FORMAT = "features-v3"
 
 
 def checksum(feats: np.ndarray) -> str:
@@ -48,10 +50,17 @@ class FeatureCache:
         self.misses = 0
         self.images_encoded = 0
 
-    def key(self, encoder: Encoder, split: Split) -> str:
+    def key(self, encoder: Encoder, split: Split, device: str = "cpu") -> str:
+        """The entry of ``encoder``'s features of ``split`` computed the way this process computes
+        them: the protocol's encode path, on ``device``'s kind, at the run's precision."""
+        from bench.accel import settings
+        from bench.run.records import PROTOCOL_VERSION
+
         h = hashlib.sha256(CACHE_FORMAT.encode())
         h.update(encoder.fingerprint().encode())
         h.update(split.fingerprint().encode())
+        how = f"protocol={PROTOCOL_VERSION}|device={device.split(':')[0]}|precision={settings().precision}"
+        h.update(how.encode())
         return h.hexdigest()
 
     def path(self, key: str) -> Path:
@@ -100,7 +109,7 @@ class FeatureCache:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Features ``[len(split), D]`` of ``split``, from the cache or computed and stored."""
-        key = self.key(encoder, split)
+        key = self.key(encoder, split, device)
         feats = self.load(key, len(split))
         if feats is not None:
             self.hits += 1
