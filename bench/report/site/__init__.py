@@ -4,7 +4,11 @@ Writes ``index.html`` (the classic learning-curve chart first, the overall ranki
 and filterable table of every score, label efficiency, the other plots), one page per task
 (ranks per budget with ties, efficiency, every leaderboard table, each row in detail with its
 configuration and provenance), the plots, ``results.json`` (board, ranks, efficiency, validation)
-and ``results.jsonl`` (every record, each with the run folder it came from). Pages load nothing
+and every input needed to recompute it (``bench validate SITE`` does): ``results.jsonl`` (every
+record, stream records included, each with the run folder it came from), ``episodes.jsonl`` (the
+few-shot episode records) and ``estimators.jsonl`` (each run's ``rank.json``: the estimators'
+scores behind the correlation table). Records from a tree with uncommitted changes or without a
+commit are refused unless ``allow_dirty``, which flags them ``dirty`` / ``no-commit`` on the page. Pages load nothing
 from the network, so the folder works from a ``file://`` URL and from any static host. HTML comes
 from Jinja2 templates with autoescaping on: every string from a plugin or a results file is escaped.
 """
@@ -30,7 +34,32 @@ def _env() -> Any:
                        trim_blocks=True, lstrip_blocks=True)
 
 
-def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
+def _provenance(runs: Any, allow_dirty: bool) -> Any:
+    """``runs`` with the provenance flags on its records and episodes; a UserError naming how many
+    are dirty or commit-less when ``allow_dirty`` is off."""
+    from dataclasses import replace
+
+    from bench.report.flags import provenance_flags, with_flags
+
+    records = [with_flags(r, provenance_flags(r)) for r in runs.records]
+    episodes = [with_flags(r, provenance_flags(r)) for r in runs.episodes]
+    dirty = sum("dirty" in r["flags"] for r in records + episodes)
+    bare = sum("no-commit" in r["flags"] for r in records + episodes)
+    if (dirty or bare) and not allow_dirty:
+        counts = [f"{n} record(s) {why}" for n, why in ((dirty, "from a tree with uncommitted changes (-dirty)"),
+                                                         (bare, "without a source commit")) if n]
+        raise UserError(f"{' and '.join(counts)}; re-run them from a clean commit, or publish anyway with "
+                        "--allow-dirty (they are then flagged dirty / no-commit on the page)")
+    return replace(runs, records=tuple(records), episodes=tuple(episodes))
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, sort_keys=True, default=str) + "\n")
+
+
+def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False, allow_dirty: bool = False) -> Path:
     """Validate the run folders, merge them and write the site into ``site``."""
     from bench.report import plots, ranking, validate
     from bench.report import tables as leaderboard
@@ -43,7 +72,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(f"{found[0]}{more}; see `bench validate {' '.join(map(str, dirs))}`, or publish anyway with "
                         "--allow-invalid (the problems are then listed on the page)")
-    runs = load(dirs)
+    runs = _provenance(load(dirs), allow_dirty)
     records = list(runs.records)
     site = Path(site)
     try:
@@ -52,9 +81,11 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
     board = leaderboard.aggregate(runs)
     summary = ranking.summarise(board)
-    with (site / "results.jsonl").open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True) + "\n")
+    from bench.report.runs import EPISODES_FILE, ESTIMATORS_FILE, RESULTS_FILE
+
+    _write_jsonl(site / RESULTS_FILE, records)
+    _write_jsonl(site / EPISODES_FILE, runs.episodes)
+    _write_jsonl(site / ESTIMATORS_FILE, runs.estimators)
     (site / "results.json").write_text(json.dumps(
         {"version": __version__, "board": board, "ranking": summary, "validation": found},
         indent=1, sort_keys=True, default=str), encoding="utf-8")
