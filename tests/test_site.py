@@ -97,7 +97,8 @@ def test_publish_shows_continual_results_on_the_index_not_as_task_rows(tmp_path)
     R, baseline = [[0.9, 0.5], [0.6, 0.9]], [0.5, 0.5]
     stream = [{"schema": 2, "record_type": "stream", "encoder": "enc", "strategy": "continual:finetune",
                "task": "split-x", "budget": "20/class", "seed": seed, "config_id": "default", "status": "ok",
-               "versions": {"git_commit": "abc1234"}, "stream": {"name": "split-x", "scenario": "task", "tasks": ["a", "b"]},
+               "versions": {"git_commit": "abc1234"},
+               "stream": {"name": "split-x", "scenario": "task", "tasks": ["a", "b"]},
                "metrics": {**gem_metrics(R, baseline), "R": R, "baseline": baseline}} for seed in (0, 1)]
     run = write_run(tmp_path / "alice", records() + stream)
     assert main(["publish", str(run), "--site", str(tmp_path / "site"), "--allow-invalid"]) == 0

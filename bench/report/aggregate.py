@@ -237,10 +237,12 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
                 row["budgets"][budget] = _cell(good, bad, len(asked[(task, budget)]), scratch)
                 out["failed"] += [{"task": task, "encoder": enc, "strategy": label, "budget": budget, **f}
                                   for f in row["budgets"][budget]["failed"]]
-            row["flags"] = sorted({f for rs in groups[key].values() for r in rs for f in r.get("flags", [])})
+            capped = ["capped"] if any(c.get("capped") for c in row["budgets"].values()) else []
+            own = {f for rs in groups[key].values() for r in rs for f in r.get("flags", [])}
+            row["flags"] = sorted(own | {*capped})
             rows.append(row)
         shifted = any(r.get("task_info", {}).get("shifted") for r in recs)
-        flags = sorted({f for r in recs for f in r.get("flags", [])})
+        flags = sorted({f for r in recs for f in r.get("flags", [])} | {f for row in rows for f in row["flags"]})
         out["tasks"][task] = {"budgets": budgets, "rows": rows, "shifted": shifted, "flags": flags}
         capped = sum(c.get("capped", 0) for row in rows for c in row["budgets"].values())
         if capped:

@@ -99,13 +99,17 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
         "sources": sorted({(r.get("provenance") or {}).get("source", "?") for r in records}),
         "test": ranking.TEST_NAME, "alpha": ranking.ALPHA,
     }
+    from bench.report.flags import board_flags, legend
+
     lines = pages.scores(board, summary)
+    flagged = board_flags(board)
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
     index = env.get_template("index.html").render(
         **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
         sections=leaderboard.tables(board, per_task=False),
+        flagged=flagged, legend=legend(f for x in flagged for f in x["flags"]),
         task_links=[{"name": n, "page": pages.task_page(n)} for n in board["tasks"]])
     (site / "index.html").write_text(index, encoding="utf-8")
     for name, task in board["tasks"].items():
@@ -118,6 +122,8 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
             plots=drawn, ranks=pages.ranks(task, summary["tasks"][name]),
             efficiency=pages.efficiency_tables(board, summary, only=name),
             tables=leaderboard.tables(one, per_task=True),
-            details=pages.details(name, task, records))
+            details=pages.details(name, task, records),
+            flagged=[x for x in flagged if x["section"] == "budget tables" and x["where"] == name],
+            legend=legend(f for x in flagged if x["where"] == name for f in x["flags"]))
         (site / pages.task_page(name)).write_text(html, encoding="utf-8")
     return site

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from bench.report.aggregate import budget_order, config_key
+from bench.report.flags import text as flag_text
 from bench.report.ranking import primary_metric, row_id, worth_text
 
 NOT_RECORDED = "not recorded"
@@ -61,6 +62,7 @@ def scores(board: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, Any
                         "seeds": f"{n}/{expected}" + (" †" if c.get("failed") else ""),
                         "tied": e.get("tied_best") is True, "tied_text": _tied(e.get("tied_best")) if e else "",
                         "head_start": "" if hs is None else hs, "head_text": _pct(hs, signed=True),
+                        "flags": flag_text(row.get("flags") or []),
                         "link": f"{task_page(name)}#{anchor(row)}"})
     return out
 
@@ -94,6 +96,7 @@ def ranks(task: dict[str, Any], summary_task: dict[str, Any]) -> list[dict[str, 
     out = []
     for b in task["budgets"]:
         rows = [{**e, "anchor": anchor(by_id[e["row"]]), "tied_text": _tied(e["tied_best"]),
+                 "flags": flag_text(by_id[e["row"]].get("flags") or []),
                  "p_text": "" if e["p_holm"] is None else f"{e['p_holm']:.3f}"} for e in summary_task["ranks"][b]]
         out.append({"budget": b, "rows": rows})
     return out
