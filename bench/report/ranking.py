@@ -155,6 +155,40 @@ def worth_text(w: dict[str, Any]) -> str:
     return {"at_most": f"≤ {n}", "more_than": f"more than measured (> {n})"}.get(w["kind"], n)
 
 
+def _seed_curves(task: dict[str, Any], row: dict[str, Any], metric: str) -> dict[str, list[tuple[float, float]]]:
+    """Per seed: the row's (labels per class, score) points at every budget of the task."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for b in task["budgets"]:
+        c = row["budgets"].get(b, {})
+        x = labels_per_class(task, b, c) if metric in c else None
+        for key, scores in (c.get("by_seed") or {}).items():
+            if x and metric in scores:
+                out.setdefault(key.split(":", 1)[0], []).append((x, scores[metric]))
+    return {s: sorted(p) for s, p in out.items() if len(p) == len(task["budgets"])}
+
+
+def paired_aulc(task: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """Row ``a``'s AULC minus row ``b``'s, paired by seed (each seed's curve over every budget):
+    mean, 95% t half-width, the paired t-test's p and the seeds; None below 2 shared seeds. The
+    difference is *shown to exist* only when the interval excludes zero (:func:`differs`)."""
+    from bench.report.aggregate import mean_ci
+
+    metric = primary_metric(task)
+    ca, cb = _seed_curves(task, a, metric), _seed_curves(task, b, metric)
+    seeds = sorted(set(ca) & set(cb))
+    if len(seeds) < 2:
+        return None
+    diffs = {s: {"aulc": (aulc(ca[s]) or 0.0) - (aulc(cb[s]) or 0.0)} for s in seeds}
+    mean, ci = mean_ci([d["aulc"] for d in diffs.values()])
+    p = paired_p(diffs, {s: {"aulc": 0.0} for s in seeds}, "aulc")
+    return {"mean": mean, "ci95": ci, "p": p, "seeds": len(seeds)}
+
+
+def differs(d: dict[str, Any] | None) -> bool:
+    """True when a paired difference's 95% interval excludes zero (the only case a board says "beats")."""
+    return d is not None and d["ci95"] is not None and abs(d["mean"]) > d["ci95"]
+
+
 def efficiency(task: dict[str, Any]) -> list[dict[str, Any]]:
     """Per row: AULC and, per budget, the labels per class each reference needs to match it."""
     metric = primary_metric(task)
