@@ -23,7 +23,7 @@ def test_publish_writes_pages_plots_and_machine_readable_results(tmp_path, capsy
     assert {"index.html", "results.json", "results.jsonl", "curves.png", "shift.png", "cost.png"} <= names
     assert len([n for n in names if n.startswith("task-")]) == 2
     data = json.loads((site / "results.json").read_text())
-    assert data["ranking"]["overall"][0]["row"] == "enc / finetune"
+    assert data["ranking"]["overall"]["rows"][0]["row"] == "enc / finetune"
     assert "Holm" in data["ranking"]["test"] and data["validation"] == []
     lines = [json.loads(line) for line in (site / "results.jsonl").read_text().splitlines()]
     assert len(lines) == len(records()) and {r["provenance"]["source"] for r in lines} == {"alice"}

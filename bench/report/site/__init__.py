@@ -106,7 +106,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
     index = env.get_template("index.html").render(
-        **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
+        **common, plots=drawn, overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
         sections=leaderboard.tables(board, per_task=False),
         flagged=flagged, legend=legend(f for x in flagged for f in x["flags"]),
