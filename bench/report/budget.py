@@ -26,7 +26,9 @@ from bench.report.stream import is_stream
 def collect(runs: Runs) -> dict[str, Any]:
     """The board's tasks, failed and skipped cells and warnings (:func:`bench.report.aggregate.aggregate`)
     of every record but the stream records (the continual-learning section's)."""
-    return _board.aggregate(list(runs.where(lambda r: not is_stream(r)).records))
+    from bench.report.names import registered_defaults
+
+    return _board.aggregate(list(runs.where(lambda r: not is_stream(r)).records), registered_defaults())
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:
