@@ -30,8 +30,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    from bench.report.site.pages import task_page
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["task_page"] = task_page
+    return env
 
 
 def _provenance(runs: Any, allow_dirty: bool) -> Any:
@@ -89,7 +93,10 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     (site / "results.json").write_text(json.dumps(
         {"version": __version__, "board": board, "ranking": summary, "validation": found},
         indent=1, sort_keys=True, default=str), encoding="utf-8")
-    drawn = plots.write_all(board, site)
+    drawn = [(n, c) for n, c in plots.write_all(board, site) if n not in ("curves.png", "shift.png")]
+    from bench.report.figures import task_figures
+
+    figures = {n: task_figures(board, n, site, "figure-" + pages.task_page(n)[5:-5]) for n in board["tasks"]}
     env = _env()
     common = {
         "css": (TEMPLATES / "site.css").read_text(encoding="utf-8"),
@@ -106,7 +113,8 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
     index = env.get_template("index.html").render(
-        **common, plots=drawn, overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
+        **common, plots=drawn, figures=[(n, f) for n, fs in figures.items() for f in fs[:1]],
+        overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
         sections=leaderboard.tables(board, per_task=False),
         flagged=flagged, legend=legend(f for x in flagged for f in x["flags"]),
@@ -119,7 +127,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
         description = "; ".join(f"{k}: {v}" for k, v in sorted(info.items()) if v not in (None, "", []))
         html = env.get_template("task.html").render(
             **common, task=name, description=description, metric=summary["tasks"][name]["metric"],
-            plots=drawn, ranks=pages.ranks(task, summary["tasks"][name]),
+            figures=figures[name], ranks=pages.ranks(task, summary["tasks"][name]),
             efficiency=pages.efficiency_tables(board, summary, only=name),
             tables=leaderboard.tables(one, per_task=True),
             details=pages.details(name, task, records),
