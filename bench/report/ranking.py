@@ -258,7 +258,7 @@ def overall(board: dict[str, Any]) -> dict[str, Any]:
         for rid, rs in per_row.items():
             task_ranks[rid][name] = sum(rs) / len(rs)
     iv = overall_intervals(board, ids, cells, primary_metric, _by_id)
-    rows = [{"row": rid, "mean_rank": sum(t.values()) / len(t), "tasks": len(t), "task_ranks": t,
+    rows: list[dict[str, Any]] = [{"row": rid, "mean_rank": sum(t.values()) / len(t), "tasks": len(t), "task_ranks": t,
              "rank_interval": iv.get(rid)} for rid, t in task_ranks.items() if t]
     rows.sort(key=lambda r: (r["mean_rank"], r["row"]))
     for r in rows:
