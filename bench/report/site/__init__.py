@@ -112,8 +112,9 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     flagged = board_flags(board)
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
+    first = sorted(figures, key=lambda n: (board["tasks"][n]["shifted"], n))  # same-domain (classic chart) first
     index = env.get_template("index.html").render(
-        **common, plots=drawn, figures=[(n, f) for n, fs in figures.items() for f in fs[:1]],
+        **common, plots=drawn, figures=[(n, figures[n][0]) for n in first if figures[n]],
         overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
         sections=leaderboard.tables(board, per_task=False),
