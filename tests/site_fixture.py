@@ -45,7 +45,8 @@ def record(task: str, enc: str, strat: str, budget: str, seed: int, acc: float, 
         "encoder_info": {"plugin": enc, "description": XSS if enc == XSS else "a test encoder", "weights": "w",
                          "pretraining_data": []},
         "task_info": {"shifted": shifted, "dataset": [task]}, "flags": [],
-        "versions": {"python": "3.11", "transfer-bench": "0.1.0"}, "timestamp": f"2026-11-29T00:00:0{seed}Z",
+        "versions": {"python": "3.11", "transfer-bench": "0.1.0", "git_commit": "abc1234"},
+        "timestamp": f"2026-11-29T00:00:0{seed}Z",
     }
 
 

@@ -220,7 +220,7 @@ def test_estimator_table_renders_taus_and_refuses_fewer_than_three_encoders(tmp_
     with 2 the +-1 is meaningless and the row says so instead."""
     headers, rows = estimators.correlation_table(rank_result(3))
     assert headers == ["task", "strategy", "budget", "encoders", "LogME", "kNN"]
-    assert rows == [["mnist5k", "linear-probe", "10/class", "3", "+0.67 / +0.80", "+1.00 / +1.00"]]
+    assert rows == [["mnist5k", "linear-probe", "10/class", estimators.THREE, "+0.67 / +0.80", "+1.00 / +1.00"]]
     _, rows = estimators.correlation_table(rank_result(2))
     assert rows[0][4] == estimators.TOO_FEW and "+1.00" not in " ".join(rows[0])
     run = tmp_path / "run"

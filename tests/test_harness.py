@@ -328,7 +328,7 @@ def test_contamination_is_scored_and_flagged_on_the_leaderboard(tmp_path, with_p
     assert r["metrics"]["accuracy_clean"] * 27 == pytest.approx(correct - r["contamination"]["accuracy_overlap"] * 3)
     assert r["flags"] == ["declared-overlap:toy-pretraining (in toy-pretraining)", "overlap>1%"]
     text = leaderboard.render(leaderboard.aggregate([r]), "github")
-    assert "toy-cnn (!)" in text and "accuracy % on Clean test items" in text and "declared-overlap" in text
+    assert "toy-cnn [declared-overlap:" in text and "accuracy % on Clean test items" in text
 
 
 def test_check_and_index_commands(tmp_path, with_plugins, monkeypatch, capsys):

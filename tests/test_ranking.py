@@ -47,12 +47,19 @@ def test_rows_ranked_by_mean_with_ties_marked(summary):
     assert [e["row"] for e in s["tasks"]["shift-task"]["ranks"]["5/class"]] == ["enc / linear-probe", "enc / finetune"]
 
 
-def test_overall_ranking_by_mean_task_rank_with_coverage(summary):
+def test_overall_ranking_compares_only_rows_covering_the_same_cells(summary):
+    """mnist5k's 3 budgets x 5 rows (15) beat both tasks' 6 x 2 rows (12): shift-task is not compared."""
     _, s = summary
-    top = s["overall"][0]
-    assert top["row"] == "enc / finetune" and top["tasks"] == 2
-    assert top["mean_rank"] == pytest.approx((1.0 + (1 + 2 + 1) / 3) / 2)
-    assert [r["tasks"] for r in s["overall"]] == [2, 2, 1, 1, 1]  # rows covering every task first
+    o = s["overall"]
+    assert o["cells"] == ["mnist5k 1/class", "mnist5k 5/class", "mnist5k 25/class"]
+    assert o["not_compared"] == ["shift-task 1/class", "shift-task 5/class", "shift-task 25/class"]
+    assert o["left_out"] == []
+    assert [r["row"] for r in o["rows"]] == ["enc / finetune", "enc / knn", "enc / linear-probe", "enc / scratch",
+                                            f"{XSS} / linear-probe"]
+    assert [r["mean_rank"] for r in o["rows"]] == pytest.approx([1.0, 6.5 / 3, 8.5 / 3, 4.0, 5.0])
+    # scratch and the plugin encoder are far from the rest: their rank never moves
+    assert [r["rank_interval"] for r in o["rows"][3:]] == [(4.0, 4.0), (5.0, 5.0)]
+    assert o["rows"][0]["top"] and o["rows"][0]["rank_interval"][0] == 1.0 and not o["rows"][3]["top"]
 
 
 def test_label_efficiency_worth_n_labels_and_aulc(summary):

@@ -23,6 +23,7 @@ from bench.report.runs import Runs, load
 def episode(seed: int, mean: float, cell: str = "c") -> dict:
     return {"schema": 2, "cell_id": f"{cell}{seed}", "status": "ok", "task": "digits", "encoder": "pixels",
             "strategy": "knn", "config_id": "default", "seed": seed, "budget": "5-way 1-shot", "wall_s": 2.0,
+            "versions": {"git_commit": "abc1234"},
             "episodes": {"n_way": 5, "k_shot": 1, "q_query": 15, "mean": mean, "std": 0.0, "n": 10}}
 
 

@@ -23,7 +23,7 @@ def test_publish_writes_pages_plots_and_machine_readable_results(tmp_path, capsy
     assert {"index.html", "results.json", "results.jsonl", "curves.png", "shift.png", "cost.png"} <= names
     assert len([n for n in names if n.startswith("task-")]) == 2
     data = json.loads((site / "results.json").read_text())
-    assert data["ranking"]["overall"][0]["row"] == "enc / finetune"
+    assert data["ranking"]["overall"]["rows"][0]["row"] == "enc / finetune"
     assert "Holm" in data["ranking"]["test"] and data["validation"] == []
     lines = [json.loads(line) for line in (site / "results.jsonl").read_text().splitlines()]
     assert len(lines) == len(records()) and {r["provenance"]["source"] for r in lines} == {"alice"}
@@ -97,6 +97,7 @@ def test_publish_shows_continual_results_on_the_index_not_as_task_rows(tmp_path)
     R, baseline = [[0.9, 0.5], [0.6, 0.9]], [0.5, 0.5]
     stream = [{"schema": 2, "record_type": "stream", "encoder": "enc", "strategy": "continual:finetune",
                "task": "split-x", "budget": "20/class", "seed": seed, "config_id": "default", "status": "ok",
+               "versions": {"git_commit": "abc1234"},
                "stream": {"name": "split-x", "scenario": "task", "tasks": ["a", "b"]},
                "metrics": {**gem_metrics(R, baseline), "R": R, "baseline": baseline}} for seed in (0, 1)]
     run = write_run(tmp_path / "alice", records() + stream)

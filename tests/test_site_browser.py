@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from site_fixture import XSS, write_run
+from site_fixture import XSS, records, write_run
 
 from bench.report.site import publish
 
@@ -40,12 +40,36 @@ def _driver():
     pytest.skip(reason)
 
 
+STRATEGIES = ("scratch", "linear-probe", "finetune", "knn")
+
+
+def _records() -> list[dict]:
+    """The fixture run with one flagged record (knn, seed 1: collapsed)."""
+    recs = records()
+    for r in recs:
+        if r["task"] == "mnist5k" and r["strategy"] == "knn" and r["seed"] == 1:
+            r["flags"] = ["collapsed"]
+    return recs
+
+
+def _screenshots(tmp_path_factory) -> Path:
+    """Where screenshots go: ``BENCH_SCREENSHOTS`` when set (kept), else a tmp folder named for this test."""
+    dest = os.environ.get("BENCH_SCREENSHOTS")
+    folder = Path(dest) if dest else tmp_path_factory.mktemp("test_site_browser-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     from selenium.webdriver.common.by import By
 
+    from bench.report import names
+
     tmp = tmp_path_factory.mktemp("site")
-    site = publish([write_run(tmp / "run")], tmp / "site")
+    with pytest.MonkeyPatch.context() as mp:  # the fixture's strategies, registered with its options as defaults
+        mp.setattr(names, "registered_defaults", lambda: {s: {"lr": 0.001} for s in STRATEGIES})
+        site = publish([write_run(tmp / "run", _records())], tmp / "site")
     drv = _driver()
     drv.get((site / "index.html").as_uri())
     yield drv, By, site
@@ -67,19 +91,19 @@ def test_ranked_order_sort_filter_and_screenshot(page):
     assert [r[1] + " / " + r[2] for r in first] == ["enc / finetune", "enc / knn", "enc / linear-probe",
                                                    "enc / scratch", XSS + " / linear-probe"]
     assert [r[5] for r in first] == ["1", "2", "3", "4", "5"]
-    assert [r[9] for r in first[:3]] == ["≈ best", "≈ best", ""]  # knn is within noise of finetune
+    assert [r[10] for r in first[:3]] == ["≈ best", "≈ best", ""]  # knn is within noise of finetune
     # the classic chart is on the first screen and loads from file://
     img = drv.find_element(by.ID, "curves")
     assert drv.execute_script("return arguments[0].naturalWidth", img) > 0
     assert drv.execute_script("return arguments[0].getBoundingClientRect().top", img) < 1000
     drv.save_screenshot(str(site / "screenshot-index.png"))
     # clicking "score %" sorts by score, descending first, then ascending
-    head = drv.find_element(by.XPATH, "//table[@id='scores']/thead/tr/th[7]")
+    head = drv.find_element(by.XPATH, "//table[@id='scores']/thead/tr/th[8]")
     head.click()
-    scores = [float(r[6]) for r in _rows(drv, by)]
+    scores = [float(r[7]) for r in _rows(drv, by)]
     assert scores == sorted(scores, reverse=True) and scores[0] == 90.0
     head.click()
-    scores = [float(r[6]) for r in _rows(drv, by)]
+    scores = [float(r[7]) for r in _rows(drv, by)]
     assert scores == sorted(scores) and scores[0] == 10.0
     # a filter hides rows
     total = len(_rows(drv, by))
@@ -112,3 +136,43 @@ def test_plugin_text_is_shown_as_text_and_no_script_runs(page):
         with pytest.raises(NoAlertPresentException):  # an onerror=alert(1) that ran would leave one open
             _ = drv.switch_to.alert.text
         assert len(drv.find_elements(by.TAG_NAME, "script")) == 1, name
+
+
+def _inside(point: list[float], box: list[float]) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def test_figures_flags_rank_intervals_and_default_marks_on_every_page(page, tmp_path_factory):
+    """Each figure loads, is at least 600 px wide on the page, and its key covers no plotted point;
+    the flagged row, the legend, rank intervals and the top group, and the default marks are shown."""
+    import json
+
+    drv, by, site = page
+    shots = _screenshots(tmp_path_factory)
+    pages = ["index.html", *sorted(p.name for p in site.glob("task-*.html"))]
+    seen = 0
+    for name in pages:
+        drv.get((site / name).as_uri())
+        figures = drv.find_elements(by.CSS_SELECTOR, "img.figure")
+        assert figures, f"{name}: no figure"
+        for img in figures:
+            assert drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0, name
+            assert drv.execute_script("return arguments[0].getBoundingClientRect().width", img) >= 600, name
+            meta = json.loads(img.get_attribute("data-meta"))
+            assert meta["width"] >= 600 and meta["points"] and meta["legend"]
+            covered = [p for p in meta["points"] if _inside(p, meta["legend"])]
+            assert covered == [], f"{name}: the key covers {len(covered)} plotted point(s)"
+            seen += 1
+        body = drv.find_element(by.TAG_NAME, "body").text
+        assert "rank interval" in body and "top" in body, name
+        if "shift-task" not in name:
+            assert "[collapsed]" in body and "collapsed" in drv.find_element(by.ID, "legend").text, name
+            marks = drv.find_elements(by.CSS_SELECTOR, "summary.default-mark")
+            assert marks and all(m.text == "default" for m in marks if m.is_displayed()), name
+        drv.save_screenshot(str(shots / f"screenshot-{name[:-5]}.png"))
+    assert seen == 2 + 1 + 2  # the index: each task's curves; mnist5k: its curves; shift-task: curves and gap
+    drv.get((site / "index.html").as_uri())
+    assert drv.find_element(by.ID, "top-group").text.startswith("enc / finetune")
+    intervals = [td.text for td in drv.find_elements(by.CSS_SELECTOR, "#overall td.rank-interval")]
+    assert intervals[-1] == "5"  # the plugin encoder is last in every resample
+    print(f"screenshots: {shots}")

@@ -20,8 +20,12 @@ def add_board_parsers(sub: Any) -> None:
     pub.add_argument("--site", required=True, help="output folder, e.g. leaderboard/")
     pub.add_argument("--allow-invalid", action="store_true",
                      help="publish folders that fail `bench validate`, listing the problems on the page")
+    pub.add_argument("--allow-dirty", action="store_true",
+                     help="publish records from trees with uncommitted changes or without a source commit "
+                          "(refused by default); they are flagged dirty / no-commit on every page that shows them")
 
-    val = sub.add_parser("validate", help="check run folders against the record schema and the protocol")
+    val = sub.add_parser("validate", help="check run folders against the record schema and the protocol; for a "
+                         "published site (bench publish --site DIR), check that its numbers recompute from its files")
     val.add_argument("dirs", nargs="+", metavar="DIR")
     val.add_argument("--against", metavar="RESULTS", help="published results.jsonl (or folder) whose label "
                      "manifests a submission must match, e.g. leaderboard/")
@@ -50,21 +54,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from bench.report.site import publish
 
-    site = publish(args.dirs, Path(args.site), allow_invalid=args.allow_invalid)
+    site = publish(args.dirs, Path(args.site), allow_invalid=args.allow_invalid, allow_dirty=args.allow_dirty)
     print(f"wrote {site / 'index.html'}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Exit 0 when every folder is fit to publish, else 1 with one line per problem."""
-    from bench.report import validate
+    """Exit 0 when every run folder is fit to publish and every site recomputes, else 1 with one line per problem."""
+    from bench.report import recompute, validate
 
-    reference = [r for _, r in validate.read(Path(args.against))] if args.against else None
-    found = validate.problems(args.dirs, reference)
-    for p in found:
-        print(p)
-    print(f"{len(found)} problem(s) in {', '.join(args.dirs)}" if found else f"ok: {', '.join(args.dirs)}")
-    return 1 if found else 0
+    sites = [d for d in args.dirs if recompute.is_site(Path(d))]
+    bad = 0
+    for d in sites:
+        lines, summary = recompute.report(Path(d))
+        print("\n".join([*lines, summary]))
+        bad += len(lines)
+    runs = [d for d in args.dirs if d not in sites]
+    if runs:
+        reference = [r for _, r in validate.read(Path(args.against))] if args.against else None
+        found = validate.problems(runs, reference)
+        for p in found:
+            print(p)
+        print(f"{len(found)} problem(s) in {', '.join(runs)}" if found else f"ok: {', '.join(runs)}")
+        bad += len(found)
+    return 1 if bad else 0
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -13,7 +13,12 @@
 - :mod:`~bench.report.episodes`: the few-shot episodes table.
 - :mod:`~bench.report.meta`: the meta-learning table (novel-class episodes per K-shot, meta-training cost).
 - :mod:`~bench.report.estimators`: the estimator-correlation table (``bench rank --against``).
+- :mod:`~bench.report.intervals`: rank intervals (paired bootstrap) and the overall ranking's comparable set.
+- :mod:`~bench.report.names`: row names from the changes against the strategy's registered default.
+- :mod:`~bench.report.flags`: each flag's meaning, the provenance flags, every flagged row of a board.
 - :mod:`~bench.report.plots`: matplotlib figures.
+- :mod:`~bench.report.figures`: the site's per-task charts, with their key and point metadata.
 - :mod:`~bench.report.validate`: ``bench validate``: is a results folder fit to publish?
+- :mod:`~bench.report.recompute`: ``bench validate SITE``: do a site's numbers recompute from its files?
 - :mod:`~bench.report.site`: the static site (Jinja2 templates, autoescaped).
 """

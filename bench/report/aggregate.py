@@ -204,9 +204,32 @@ def _cell(rs: list[dict[str, Any]], fails: list[dict[str, Any]], expected: int,
     return cell
 
 
-def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _names(strategy: str, configs: dict[str, dict[str, Any]], options: dict[str, dict[str, Any]],
+           defaults: dict[str, dict[str, Any]] | None) -> dict[str, tuple[str, bool | None]]:
+    """``{config key: (row name, is the registered default)}`` of one (task, encoder, strategy)'s
+    configurations: in words against the registered default (:mod:`bench.report.names`) when
+    ``defaults`` knows the strategy and there are several, else as they differ from each other
+    (default unknown: None)."""
+    from bench.report.names import changes
+
+    base = strategy.split("[", 1)[0]
+    known = defaults is not None and base in defaults
+    diffs = {ck: changes(options[ck], defaults[base]) if defaults and known else [] for ck in configs}
+    marks: dict[str, bool | None] = {ck: (not d) if known else None for ck, d in diffs.items()}
+    # changes every configuration shares do not tell them apart (an option none of them recorded)
+    common = set.intersection(*(set(d) for d in diffs.values())) if diffs else set()
+    parts = {ck: [p for p in d if p not in common] for ck, d in diffs.items()}
+    if len(configs) == 1 or not known or any(not p and not marks[ck] for ck, p in parts.items()):
+        labels = config_labels(configs)
+        return {ck: (f"{strategy} {labels[ck]}".strip(), marks[ck]) for ck in configs}
+    return {ck: (f"{base} ({', '.join(p)})" if p else base, marks[ck]) for ck, p in parts.items()}
+
+
+def aggregate(records: list[dict[str, Any]], defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Structured leaderboard: per task, per row (configuration), per budget: n, failures, mean/CI
-    of every metric, head-start, training length; plus every failed and skipped cell."""
+    of every metric, head-start, training length; plus every failed and skipped cell. With
+    ``defaults`` (each strategy's registered default options) rows are named by what they change
+    from the default, and each row says whether it is the default (``default``: True/False/None)."""
     records = annotate([normalise(r) for r in records])  # standard-baseline gains and flags (bench.report.baselines)
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") == "failed"]
@@ -218,12 +241,14 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
         if r["strategy"] == "scratch":
             scratch[(r["task"], r["encoder"], r["budget"], r["seed"])].append(r)
     configs: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    options: dict[str, dict[str, Any]] = {}
     groups: dict[tuple[str, str, str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in ok + failed:
         ck = config_key(r)
         configs[(r["task"], r["encoder"], strategy_label(r))][ck] = config_of(r)
+        options[ck] = dict(r.get("config") or {})
         groups[(r["task"], r["encoder"], strategy_label(r), ck)][r["budget"]].append(r)
-    labels = {(*k, ck): lab for k, cs in configs.items() for ck, lab in config_labels(cs).items()}
+    names = {(*k, ck): named for k, cs in configs.items() for ck, named in _names(k[2], cs, options, defaults).items()}
     out: dict[str, Any] = {"tasks": {}, "failed": [], "skipped": [], "warnings": []}
     for task in sorted({k[0] for k in groups}):
         keys = sorted(k for k in groups if k[0] == task)
@@ -232,19 +257,22 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
         rows = []
         for key in keys:
             _, enc, strat, ck = key
-            label = f"{strat} {labels[key]}".strip()
-            row: dict[str, Any] = {"encoder": enc, "strategy": label, "config": labels[key], "config_key": ck,
-                                   "budgets": {}}
+            label, is_default = names[key]
+            config = label[len(strat.split("[")[0]):].strip()
+            row: dict[str, Any] = {"encoder": enc, "strategy": label, "config": config,
+                                   "config_key": ck, "default": is_default, "options": options[ck], "budgets": {}}
             for budget, rs in groups[key].items():
                 good = [r for r in rs if r["status"] == "ok"]
                 bad = [r for r in rs if r["status"] == "failed"]
                 row["budgets"][budget] = _cell(good, bad, len(asked[(task, budget)]), scratch)
                 out["failed"] += [{"task": task, "encoder": enc, "strategy": label, "budget": budget, **f}
                                   for f in row["budgets"][budget]["failed"]]
-            row["flags"] = sorted({f for rs in groups[key].values() for r in rs for f in r.get("flags", [])})
+            capped = ["capped"] if any(c.get("capped") for c in row["budgets"].values()) else []
+            own = {f for rs in groups[key].values() for r in rs for f in r.get("flags", [])}
+            row["flags"] = sorted(own | {*capped})
             rows.append(row)
         shifted = any(r.get("task_info", {}).get("shifted") for r in recs)
-        flags = sorted({f for r in recs for f in r.get("flags", [])})
+        flags = sorted({f for r in recs for f in r.get("flags", [])} | {f for row in rows for f in row["flags"]})
         out["tasks"][task] = {"budgets": budgets, "rows": rows, "shifted": shifted, "flags": flags}
         capped = sum(c.get("capped", 0) for row in rows for c in row["budgets"].values())
         if capped:

@@ -7,7 +7,8 @@ each with its reason). The head-start table gives the *paired* difference agains
 (same encoder, budget, seed, manifest and recipe). Shifted tasks get target-domain tables, and
 the transfer gap (source test minus target test). The cost table reports forgetting as points
 lost on the reference task (positive = worse), and a training-length table shows steps and
-epochs, marking cells where ``max_steps`` cut the recipe short.
+epochs, marking cells where ``max_steps`` cut the recipe short. Every table names a row's
+flags after its encoder (``enc [capped]``); the flags table gives each flag's meaning.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from bench.multitask.spec import is_multitask_record as is_multitask
 from bench.report import aggregate as _board
 from bench.report import domain as board_da
+from bench.report.flags import meaning
+from bench.report.flags import text as flag_text
 from bench.report.runs import Runs
 from bench.report.stream import is_stream
 
@@ -24,7 +27,10 @@ from bench.report.stream import is_stream
 def collect(runs: Runs) -> dict[str, Any]:
     """The board's tasks, failed and skipped cells and warnings (:func:`bench.report.aggregate.aggregate`)
     of every record but the stream and multi-task records (their own sections')."""
-    return _board.aggregate(list(runs.where(lambda r: not is_stream(r) and not is_multitask(r)).records))
+    from bench.report.names import registered_defaults
+
+    return _board.aggregate(list(runs.where(lambda r: not is_stream(r) and not is_multitask(r)).records),
+                            registered_defaults())
 
 
 def fmt(mean: float, ci: float | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -44,14 +50,19 @@ def cell_text(cell: dict[str, Any], metric: str, signed: bool = False) -> str:
     return fmt(c["mean"], c["ci95"], signed=signed) + count + mark
 
 
+def who(row: dict[str, Any]) -> list[str]:
+    """The encoder and strategy cells of a row, its flags after the encoder (``enc [collapsed]``)."""
+    return [f"{row['encoder']} {flag_text(row['flags'])}".strip() if row.get("flags") else row["encoder"],
+            row["strategy"]]
+
+
 def _metric_table(task: dict[str, Any], metric: str, signed: bool = False) -> tuple[list[str], list[list[str]]]:
     headers = ["encoder", "strategy", *task["budgets"]]
     rows = []
     for row in task["rows"]:
         vals = [cell_text(row["budgets"][b], metric, signed) if b in row["budgets"] else "" for b in task["budgets"]]
         if any(vals):
-            flag = " (!)" if row.get("flags") else ""  # suspect: see the flags table
-            rows.append([row["encoder"] + flag, row["strategy"], *vals])
+            rows.append([*who(row), *vals])
     return headers, rows
 
 
@@ -61,8 +72,8 @@ def _flags_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if row.get("flags"):
             rates = [c["overlap_rate"]["mean"] for c in row["budgets"].values() if "overlap_rate" in c]
             rate = f"{100 * max(rates):.1f}" if rates else ""
-            rows.append([row["encoder"], row["strategy"], ", ".join(row["flags"]), rate])
-    return ["encoder", "strategy", "flags", "test overlap %"], rows
+            rows.append([row["encoder"], row["strategy"], "; ".join(f"{f}: {meaning(f)}" for f in row["flags"]), rate])
+    return ["encoder", "strategy", "flags (meaning)", "test overlap %"], rows
 
 
 def _cost_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -76,7 +87,7 @@ def _cost_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if not cells:
             continue
         line = [
-            row["encoder"], row["strategy"], f"{max(c['trainable_params'] for c in cells):,}",
+            *who(row), f"{max(c['trainable_params'] for c in cells):,}",
             f"{100 * sum(c['trainable_share'] for c in cells) / len(cells):.2f}",
             f"{sum(c['wall_s'] for c in cells) / len(cells):.1f}",
             f"{max(c['peak_mem_mb'] for c in cells):.0f}",
@@ -96,7 +107,7 @@ def _length_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             c = row["budgets"].get(b, {})
             vals.append(f"{c['steps']:.0f} / {c['epochs']:.1f}{'*' if c['capped'] else ''}" if "steps" in c else "")
         if any(vals):
-            rows.append([row["encoder"], row["strategy"], *vals])
+            rows.append([*who(row), *vals])
     return ["encoder", "strategy", *task["budgets"]], rows
 
 
@@ -142,7 +153,5 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
             out.append((f"{name}: † failed seeds", headers, rows))
         headers, rows = _flags_table(task)
         if rows:
-            out.append((f"{name}: (!) flagged rows: contamination (test items duplicated in train/pre-training data, "
-                        "or pre-training on this task's source), or a score or baseline at chance, a weak source "
-                        "model, a collapse (docs/leaderboard.md)", headers, rows))
+            out.append((f"{name}: flagged rows ([flags] after the encoder in every table)", headers, rows))
     return out

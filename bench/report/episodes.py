@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.episodes.spec import Z95
 from bench.report.aggregate import strategy_label
+from bench.report.flags import text as flag_text
 from bench.report.runs import Runs
 
 
@@ -39,6 +40,7 @@ def episode_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         stats = pooled([r["episodes"] for r in rs])
         rows.append({"task": task, "encoder": enc, "strategy": strat, "n_way": n, "k_shot": k, "q_query": q,
                      **stats, "seeds": sorted({r["seed"] for r in rs}),
+                     "flags": sorted({f for r in rs for f in r.get("flags") or []}),
                      "wall_s": sum(float(r.get("wall_s") or 0) for r in rs), **meta_cost(rs)})
     return rows
 
@@ -69,5 +71,6 @@ def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
              "N classes, novel ones where the record names a base/novel split, K support and Q query items per class "
              "drawn from the test split)",
              ["encoder", "task", "strategy", "N-way K-shot", "accuracy %", "E"],
-             [[r["encoder"], r["task"], r["strategy"], f"{r['n_way']}-way {r['k_shot']}-shot",
+             [[f"{r['encoder']} {flag_text(r.get('flags') or [])}".strip(), r["task"], r["strategy"],
+               f"{r['n_way']}-way {r['k_shot']}-shot",
                f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}", str(r["n"])] for r in rows])]

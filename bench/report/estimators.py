@@ -3,7 +3,8 @@
 From ``rank.json`` (``bench rank ... --against DIR`` writes it there): each transferability
 estimator's rank correlation with the accuracy measured in the run, per (task, strategy,
 budget): Kendall's tau and the weighted tau. Over fewer than :data:`MIN_ENCODERS` encoders a
-rank correlation is +-1 or 0 by construction, so the table says so instead of a number.
+rank correlation is +-1 or 0 by construction, so the table says so instead of a number; over
+exactly 3 it can only be +-1 or +-1/3, which the encoder count says.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from bench.report.runs import Runs
 MIN_ENCODERS = 3
 ESTIMATOR_NAMES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H-score", "knn": "kNN"}
 TOO_FEW = f"fewer than {MIN_ENCODERS} encoders: no meaningful rank correlation"
+#: Over 3 encoders (3 pairs, no ties) Kendall's tau takes only these values: say so beside the count.
+THREE = "3 (tau can only be ±1 or ±1/3)"
 
 
 def _tau(value: Any) -> str:
@@ -33,7 +36,7 @@ def correlation_table(rank: dict[str, Any]) -> tuple[list[str], list[list[str]]]
         if n < MIN_ENCODERS:
             rows.append([task, strategy, budget, str(n), TOO_FEW, *[""] * (len(estimators) - 1)])
             continue
-        rows.append([task, strategy, budget, str(n),
+        rows.append([task, strategy, budget, THREE if n == 3 else str(n),
                      *[(f"{_tau(cs[e]['kendall_tau'])} / {_tau(cs[e]['weighted_tau'])}" if e in cs else "")
                        for e in estimators]])
     return ["task", "strategy", "budget", "encoders", *[ESTIMATOR_NAMES[e] for e in estimators]], rows

@@ -6,8 +6,11 @@
   row's, paired on (seed, label manifest), does not reject equality at 5% after Holm's correction
   over the comparisons of that task and budget. With 3 seeds the test has 2 degrees of freedom and
   little power: "tied" means "not shown to differ", not "equal". Fewer than 2 shared seeds: untested.
-- Overall: a row's task rank is the mean of its ranks over the task's budgets; rows are ordered
-  by the mean of their task ranks (as MTEB and VTAB summarise), rows covering more tasks first.
+- Rank intervals and the top group (rows whose interval includes rank 1): a paired bootstrap over
+  seeds, and over tasks overall (:mod:`bench.report.intervals`).
+- Overall: only rows covering the same (task, budget) cells are compared (the others are listed as
+  left out); a row's task rank is the mean of its ranks over the task's budgets among them; rows are
+  ordered by the mean of their task ranks (as MTEB and VTAB summarise).
 - Area under the learning curve (AULC): mean accuracy over the log labels-per-class axis
   (trapezoids on log x, divided by the log range), for rows measured at every budget of the task.
 - "Worth N labels": the labels per class a reference row (``scratch``, or ``linear-probe``, of the
@@ -23,6 +26,7 @@ from typing import Any
 
 from bench.errors import UserError
 from bench.report.aggregate import budget_order
+from bench.report.intervals import budget_intervals, comparable, in_top, overall_intervals
 from bench.run.budgets import parse_budget
 
 ALPHA = 0.05
@@ -93,11 +97,15 @@ def rank_budget(task: dict[str, Any], budget: str) -> list[dict[str, Any]]:
     raw = {i: paired_p(rows[i]["budgets"][budget].get("by_seed", {}), best, metric) for i in order[1:]}
     tested = [i for i in order[1:] if raw[i] is not None]
     adjusted = dict(zip(tested, holm([raw[i] for i in tested])))  # type: ignore[misc]
+    ids = [row_id(r) for r in rows]
+    iv = budget_intervals(task, budget, ids, metric, dict(zip(ids, rows)))
     out = []
     for i in order:
         tie: bool | None = True if i == order[0] else (adjusted[i] >= ALPHA if i in adjusted else None)
-        out.append({"row": row_id(rows[i]), "mean": means[i], "rank": ranks[i], "tied_best": tie,
-                    "p_holm": adjusted.get(i)})
+        interval = iv[ids[i]]
+        out.append({"row": ids[i], "mean": means[i], "rank": ranks[i], "tied_best": tie,
+                    "p_holm": adjusted.get(i), "rank_interval": interval,
+                    "top": in_top(interval) if interval else ranks[i] < 2})
     return out
 
 
@@ -155,6 +163,40 @@ def worth_text(w: dict[str, Any]) -> str:
     return {"at_most": f"≤ {n}", "more_than": f"more than measured (> {n})"}.get(w["kind"], n)
 
 
+def _seed_curves(task: dict[str, Any], row: dict[str, Any], metric: str) -> dict[str, list[tuple[float, float]]]:
+    """Per seed: the row's (labels per class, score) points at every budget of the task."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for b in task["budgets"]:
+        c = row["budgets"].get(b, {})
+        x = labels_per_class(task, b, c) if metric in c else None
+        for key, scores in (c.get("by_seed") or {}).items():
+            if x and metric in scores:
+                out.setdefault(key.split(":", 1)[0], []).append((x, scores[metric]))
+    return {s: sorted(p) for s, p in out.items() if len(p) == len(task["budgets"])}
+
+
+def paired_aulc(task: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """Row ``a``'s AULC minus row ``b``'s, paired by seed (each seed's curve over every budget):
+    mean, 95% t half-width, the paired t-test's p and the seeds; None below 2 shared seeds. The
+    difference is *shown to exist* only when the interval excludes zero (:func:`differs`)."""
+    from bench.report.aggregate import mean_ci
+
+    metric = primary_metric(task)
+    ca, cb = _seed_curves(task, a, metric), _seed_curves(task, b, metric)
+    seeds = sorted(set(ca) & set(cb))
+    if len(seeds) < 2:
+        return None
+    diffs = {s: {"aulc": (aulc(ca[s]) or 0.0) - (aulc(cb[s]) or 0.0)} for s in seeds}
+    mean, ci = mean_ci([d["aulc"] for d in diffs.values()])
+    p = paired_p(diffs, {s: {"aulc": 0.0} for s in seeds}, "aulc")
+    return {"mean": mean, "ci95": ci, "p": p, "seeds": len(seeds)}
+
+
+def differs(d: dict[str, Any] | None) -> bool:
+    """True when a paired difference's 95% interval excludes zero (the only case a board says "beats")."""
+    return d is not None and d["ci95"] is not None and abs(d["mean"]) > d["ci95"]
+
+
 def efficiency(task: dict[str, Any]) -> list[dict[str, Any]]:
     """Per row: AULC and, per budget, the labels per class each reference needs to match it."""
     metric = primary_metric(task)
@@ -181,19 +223,52 @@ def efficiency(task: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def overall(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows across tasks by mean task rank (a task rank: the row's mean rank over the task's budgets)."""
-    task_ranks: dict[str, dict[str, float]] = {}
+def _cell_order(cell: str) -> tuple[str, Any]:
+    task, budget = cell.rsplit(" ", 1)
+    return task, budget_order(budget)
+
+
+def _by_id(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row_id(r): r for r in task["rows"]}
+
+
+def overall(board: dict[str, Any]) -> dict[str, Any]:
+    """The rows that cover the same (task, budget) cells (:func:`bench.report.intervals.comparable`),
+    by mean task rank over those cells (a task rank: the row's mean rank over the task's budgets,
+    among the compared rows), with bootstrap rank intervals; ``left_out``: the other rows."""
+    coverage: dict[str, set[tuple[str, str]]] = {}
     for name, task in board["tasks"].items():
+        metric = primary_metric(task)
+        for r in task["rows"]:
+            for b, c in r["budgets"].items():
+                if metric in c:
+                    coverage.setdefault(row_id(r), set()).add((name, b))
+    frozen = {k: frozenset(v) for k, v in coverage.items()}
+    cells = comparable(frozen)
+    ids = sorted(r for r, c in frozen.items() if cells <= c)
+    task_ranks: dict[str, dict[str, float]] = {r: {} for r in ids}
+    for name in sorted({t for t, _ in cells}):
+        task = board["tasks"][name]
+        sub = {**task, "rows": [r for r in task["rows"] if row_id(r) in task_ranks]}
+        budgets = [b for b in task["budgets"] if (name, b) in cells]
         per_row: dict[str, list[float]] = {}
-        for b in task["budgets"]:
-            for entry in rank_budget(task, b):
+        for b in budgets:
+            for entry in rank_budget(sub, b):
                 per_row.setdefault(entry["row"], []).append(entry["rank"])
         for rid, rs in per_row.items():
-            task_ranks.setdefault(rid, {})[name] = sum(rs) / len(rs)
-    rows = [{"row": rid, "mean_rank": sum(t.values()) / len(t), "tasks": len(t), "task_ranks": t}
-            for rid, t in task_ranks.items()]
-    return sorted(rows, key=lambda r: (-r["tasks"], r["mean_rank"], r["row"]))
+            task_ranks[rid][name] = sum(rs) / len(rs)
+    iv = overall_intervals(board, ids, cells, primary_metric, _by_id)
+    rows: list[dict[str, Any]] = [{"row": rid, "mean_rank": sum(t.values()) / len(t), "tasks": len(t), "task_ranks": t,
+             "rank_interval": iv.get(rid)} for rid, t in task_ranks.items() if t]
+    rows.sort(key=lambda r: (r["mean_rank"], r["row"]))
+    for r in rows:
+        r["top"] = in_top(r["rank_interval"]) if r["rank_interval"] else r is rows[0]
+    left = [{"row": rid, "cells": len(c), "missing": sorted((f"{t} {b}" for t, b in cells - c), key=_cell_order)}
+            for rid, c in sorted(frozen.items()) if not cells <= c]
+    every = [(t, b) for t in sorted(board["tasks"]) for b in board["tasks"][t]["budgets"]]
+    return {"rows": rows, "cells": [f"{t} {b}" for t, b in every if (t, b) in cells], "left_out": left,
+            "tasks": sorted({t for t, _ in cells}),
+            "not_compared": [f"{t} {b}" for t, b in every if (t, b) not in cells]}
 
 
 def summarise(board: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ A run folder (``bench run --out DIR``) may hold, beside each other:
 - ``results.jsonl``: the cell records; per configuration the last record of each cell wins (a
   retried failure), and records of different configurations are all kept (the board keeps them apart);
 - ``episodes.jsonl`` (``bench run --episodes``): few-shot episode records, the last per cell;
-- ``rank.json`` (``bench rank ... --against DIR``): the transferability estimators' correlations
-  with that run's accuracies.
+- ``rank.json`` (``bench rank ... --against DIR``): the transferability estimators' scores and
+  their correlations with that run's accuracies;
+- ``estimators.jsonl`` (a published site, ``bench publish``): every run's ``rank.json``, one a line.
 
 A folder with only the last two is a run too. :class:`Runs` is a plain value: nothing is kept
 between loads, and filtering returns a new one.
@@ -27,6 +28,7 @@ from bench.run.records import ResultsFile, latest
 RESULTS_FILE = "results.jsonl"
 EPISODES_FILE = "episodes.jsonl"
 RANK_FILE = "rank.json"
+ESTIMATORS_FILE = "estimators.jsonl"
 
 Record = dict[str, Any]
 
@@ -55,8 +57,8 @@ class Runs:
 
 
 def has_side_files(folder: Path) -> bool:
-    """True when ``folder`` holds an ``episodes.jsonl`` or a ``rank.json`` (a run without ``results.jsonl``)."""
-    return folder.is_dir() and ((folder / EPISODES_FILE).exists() or (folder / RANK_FILE).exists())
+    """True when ``folder`` holds episodes or estimator results (a run without ``results.jsonl``)."""
+    return folder.is_dir() and any((folder / f).exists() for f in (EPISODES_FILE, RANK_FILE, ESTIMATORS_FILE))
 
 
 def _folder(path: Path) -> Path:
@@ -83,6 +85,20 @@ def _rank_result(path: Path) -> Record | None:
     return data if isinstance(data, dict) and isinstance(data.get("correlations"), list) else None
 
 
+def _published_estimators(path: Path) -> list[Record]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rank = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}: a line that is not JSON ({line[:40]!r}); republish the site") from None
+        if isinstance(rank, dict) and isinstance(rank.get("correlations"), list):
+            out.append(rank)
+    return out
+
+
 def load(dirs: Iterable[str | Path]) -> Runs:
     """Every run folder's records, episode records and estimator results (see the module doc)."""
     paths = [Path(d) for d in dirs]
@@ -98,6 +114,7 @@ def load(dirs: Iterable[str | Path]) -> Runs:
         rank = _rank_result(folder / RANK_FILE)
         if rank is not None:
             estimators.append({**rank, "run": folder.name})
+        estimators += _published_estimators(folder / ESTIMATORS_FILE)
     by_config: dict[str, list[Record]] = {}
     for r in records:
         by_config.setdefault(config_key(r), []).append(r)

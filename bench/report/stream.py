@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench.report.aggregate import mean_ci
+from bench.report.flags import text as flag_text
 from bench.report.runs import Runs
 
 RECORD_TYPE = "stream"
@@ -48,6 +49,7 @@ def aggregate_streams(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         recs = sorted(groups.get(key, []), key=lambda r: r["seed"])
         row: dict[str, Any] = dict(zip(("stream", "scenario", "encoder", "strategy", "config_id", "budget"), key))
         row.update(n=len(recs), failed=failed.get(key, 0),
+                   flags=sorted({f for r in recs for f in r.get("flags") or []}),
                    tasks=(recs[0].get("stream") or {}).get("tasks", []) if recs else [])
         for m in METRICS:
             values = [float(r["metrics"][m]) for r in recs if r["metrics"].get(m) is not None]
@@ -81,7 +83,8 @@ def stream_tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list
     for (stream, scenario, encoder, budget), rows in keyed.items():
         title = (f"Continual learning: {stream} ({scenario}-incremental), {encoder}, {budget}: ACC, BWT, FWT % "
                  "(GEM; mean ± 95% CI over seeds; BWT < 0 = forgetting)")
-        body = [[r["strategy"] + ("" if r["config_id"] in (None, "default") else f" [{r['config_id']}]"),
+        body = [[r["strategy"] + ("" if r["config_id"] in (None, "default") else f" [{r['config_id']}]")
+                 + (f" {flag_text(r['flags'])}" if r.get("flags") else ""),
                  _cell(r["acc"], False), _cell(r["bwt"], True), _cell(r["fwt"], True),
                  f"{r['n']}" + (f" (+{r['failed']} failed)" if r["failed"] else "")] for r in rows]
         out.append((title, ["strategy", "ACC", "BWT", "FWT", "seeds"], body))

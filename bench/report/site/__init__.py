@@ -4,7 +4,11 @@ Writes ``index.html`` (the classic learning-curve chart first, the overall ranki
 and filterable table of every score, label efficiency, the other plots), one page per task
 (ranks per budget with ties, efficiency, every leaderboard table, each row in detail with its
 configuration and provenance), the plots, ``results.json`` (board, ranks, efficiency, validation)
-and ``results.jsonl`` (every record, each with the run folder it came from). Pages load nothing
+and every input needed to recompute it (``bench validate SITE`` does): ``results.jsonl`` (every
+record, stream records included, each with the run folder it came from), ``episodes.jsonl`` (the
+few-shot episode records) and ``estimators.jsonl`` (each run's ``rank.json``: the estimators'
+scores behind the correlation table). Records from a tree with uncommitted changes or without a
+commit are refused unless ``allow_dirty``, which flags them ``dirty`` / ``no-commit`` on the page. Pages load nothing
 from the network, so the folder works from a ``file://`` URL and from any static host. HTML comes
 from Jinja2 templates with autoescaping on: every string from a plugin or a results file is escaped.
 """
@@ -26,11 +30,40 @@ TEMPLATES = Path(__file__).parent / "templates"
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    from bench.report.site.pages import task_page
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["task_page"] = task_page
+    return env
 
 
-def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False) -> Path:
+def _provenance(runs: Any, allow_dirty: bool) -> Any:
+    """``runs`` with the provenance flags on its records and episodes; a UserError naming how many
+    are dirty or commit-less when ``allow_dirty`` is off."""
+    from dataclasses import replace
+
+    from bench.report.flags import provenance_flags, with_flags
+
+    records = [with_flags(r, provenance_flags(r)) for r in runs.records]
+    episodes = [with_flags(r, provenance_flags(r)) for r in runs.episodes]
+    dirty = sum("dirty" in r["flags"] for r in records + episodes)
+    bare = sum("no-commit" in r["flags"] for r in records + episodes)
+    if (dirty or bare) and not allow_dirty:
+        counts = [f"{n} record(s) {why}" for n, why in ((dirty, "from a tree with uncommitted changes (-dirty)"),
+                                                         (bare, "without a source commit")) if n]
+        raise UserError(f"{' and '.join(counts)}; re-run them from a clean commit, or publish anyway with "
+                        "--allow-dirty (they are then flagged dirty / no-commit on the page)")
+    return replace(runs, records=tuple(records), episodes=tuple(episodes))
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, sort_keys=True, default=str) + "\n")
+
+
+def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False, allow_dirty: bool = False) -> Path:
     """Validate the run folders, merge them and write the site into ``site``."""
     from bench.report import plots, ranking, validate
     from bench.report import tables as leaderboard
@@ -43,7 +76,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(f"{found[0]}{more}; see `bench validate {' '.join(map(str, dirs))}`, or publish anyway with "
                         "--allow-invalid (the problems are then listed on the page)")
-    runs = load(dirs)
+    runs = _provenance(load(dirs), allow_dirty)
     records = list(runs.records)
     site = Path(site)
     try:
@@ -52,13 +85,18 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         raise UserError(f"cannot create site folder {str(site)!r} ({exc.strerror}); pass a writable --site") from None
     board = leaderboard.aggregate(runs)
     summary = ranking.summarise(board)
-    with (site / "results.jsonl").open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True) + "\n")
+    from bench.report.runs import EPISODES_FILE, ESTIMATORS_FILE, RESULTS_FILE
+
+    _write_jsonl(site / RESULTS_FILE, records)
+    _write_jsonl(site / EPISODES_FILE, runs.episodes)
+    _write_jsonl(site / ESTIMATORS_FILE, runs.estimators)
     (site / "results.json").write_text(json.dumps(
         {"version": __version__, "board": board, "ranking": summary, "validation": found},
         indent=1, sort_keys=True, default=str), encoding="utf-8")
-    drawn = plots.write_all(board, site)
+    drawn = [(n, c) for n, c in plots.write_all(board, site) if n not in ("curves.png", "shift.png")]
+    from bench.report.figures import task_figures
+
+    figures = {n: task_figures(board, n, site, "figure-" + pages.task_page(n)[5:-5]) for n in board["tasks"]}
     env = _env()
     common = {
         "css": (TEMPLATES / "site.css").read_text(encoding="utf-8"),
@@ -68,13 +106,19 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         "sources": sorted({(r.get("provenance") or {}).get("source", "?") for r in records}),
         "test": ranking.TEST_NAME, "alpha": ranking.ALPHA,
     }
+    from bench.report.flags import board_flags, legend
+
     lines = pages.scores(board, summary)
+    flagged = board_flags(board)
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
+    first = sorted(figures, key=lambda n: (board["tasks"][n]["shifted"], n))  # same-domain (classic chart) first
     index = env.get_template("index.html").render(
-        **common, plots=drawn, overall=summary["overall"], n_tasks=len(board["tasks"]), scores=lines,
+        **common, plots=drawn, figures=[(n, figures[n][0]) for n in first if figures[n]],
+        overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
         filters=pages.filters(lines), efficiency=pages.efficiency_tables(board, summary), notes=notes,
         sections=leaderboard.tables(board, per_task=False),
+        flagged=flagged, legend=legend(f for x in flagged for f in x["flags"]),
         task_links=[{"name": n, "page": pages.task_page(n)} for n in board["tasks"]])
     (site / "index.html").write_text(index, encoding="utf-8")
     for name, task in board["tasks"].items():
@@ -84,9 +128,11 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False)
         description = "; ".join(f"{k}: {v}" for k, v in sorted(info.items()) if v not in (None, "", []))
         html = env.get_template("task.html").render(
             **common, task=name, description=description, metric=summary["tasks"][name]["metric"],
-            plots=drawn, ranks=pages.ranks(task, summary["tasks"][name]),
+            figures=figures[name], ranks=pages.ranks(task, summary["tasks"][name]),
             efficiency=pages.efficiency_tables(board, summary, only=name),
             tables=leaderboard.tables(one, per_task=True),
-            details=pages.details(name, task, records))
+            details=pages.details(name, task, records),
+            flagged=[x for x in flagged if x["section"] == "budget tables" and x["where"] == name],
+            legend=legend(f for x in flagged if x["where"] == name for f in x["flags"]))
         (site / pages.task_page(name)).write_text(html, encoding="utf-8")
     return site

@@ -11,6 +11,8 @@ import re
 from typing import Any
 
 from bench.report.aggregate import budget_order, config_key
+from bench.report.flags import text as flag_text
+from bench.report.intervals import RESAMPLES, interval_text
 from bench.report.ranking import primary_metric, row_id, worth_text
 
 NOT_RECORDED = "not recorded"
@@ -61,8 +63,29 @@ def scores(board: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, Any
                         "seeds": f"{n}/{expected}" + (" †" if c.get("failed") else ""),
                         "tied": e.get("tied_best") is True, "tied_text": _tied(e.get("tied_best")) if e else "",
                         "head_start": "" if hs is None else hs, "head_text": _pct(hs, signed=True),
+                        "flags": flag_text(row.get("flags") or []),
+                        "interval": interval_text(e.get("rank_interval")), "top": bool(e.get("top")),
+                        **config_cell(row),
                         "link": f"{task_page(name)}#{anchor(row)}"})
     return out
+
+
+DEFAULT_MARKS = {True: "default", False: "changed from the default", None: "default unknown"}
+
+
+def config_cell(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's configuration as a page shows it: whether it is the strategy's registered default
+    (``default_mark``) and every option (``options``, behind a details/summary click)."""
+    default = row.get("default")
+    return {"default": default, "default_mark": DEFAULT_MARKS[default],
+            "options": sorted((str(k), str(v)) for k, v in (row.get("options") or {}).items())}
+
+
+def overall(summary: dict[str, Any]) -> dict[str, Any]:
+    """The overall ranking as the index shows it: rows with rank intervals, the top group, what was left out."""
+    o = summary["overall"]
+    rows = [{**r, "interval": interval_text(r["rank_interval"])} for r in o["rows"]]
+    return {**o, "rows": rows, "top": [r["row"] for r in rows if r["top"]], "resamples": RESAMPLES}
 
 
 def filters(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,6 +117,8 @@ def ranks(task: dict[str, Any], summary_task: dict[str, Any]) -> list[dict[str, 
     out = []
     for b in task["budgets"]:
         rows = [{**e, "anchor": anchor(by_id[e["row"]]), "tied_text": _tied(e["tied_best"]),
+                 "flags": flag_text(by_id[e["row"]].get("flags") or []),
+                 "interval": interval_text(e.get("rank_interval")), **config_cell(by_id[e["row"]]),
                  "p_text": "" if e["p_holm"] is None else f"{e['p_holm']:.3f}"} for e in summary_task["ranks"][b]]
         out.append({"budget": b, "rows": rows})
     return out
