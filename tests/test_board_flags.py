@@ -39,7 +39,9 @@ def test_a_flag_raised_by_any_section_reaches_the_board_list():
     assert {(f["section"], f["where"], f["row"], tuple(f["flags"])) for f in board_flags(board)} == {
         ("budget tables", "mnist5k", "enc / knn", ("collapsed",)),
         ("budget tables", "shift-task", "enc / finetune", ("from-a-plugin",)),
-        ("streams", "split-x", "enc / finetune", ("chance-level",))}
+        ("streams", "split-x", "enc / finetune", ("chance-level",)),
+        # the baselines' annotation (bench.report.baselines) marks the fixture's probe at chance
+        ("budget tables", "mnist5k", "<img src=x onerror=alert(1)> / linear-probe", ("chance-level",))}
     text = leaderboard.render(board)
     assert "| enc [collapsed] | knn" in text and "collapsed: " + MEANINGS["collapsed"] in text
     assert "| finetune [chance-level] |" in text

@@ -111,7 +111,8 @@ def test_published_records_tent_and_bn_adapt_baselines_at_chance_and_the_adam_da
     adam = next(r for name, r in rows.items() if name.startswith("dann") and "adam" in name)
     shared = next(r for name, r in rows.items() if name.startswith("dann") and "adam" not in name)
     assert "chance-level" in adam["flags"] and "chance-level" not in shared["flags"]
-    assert "baseline-at-chance" not in rows["mcc"]["flags"] and not rows["finetune"]["flags"]
+    assert "baseline-at-chance" not in rows["mcc"]["flags"]
+    assert set(rows["finetune"]["flags"]) <= {"capped"}  # max_steps cut its recipe (the training-length flag)
     tent = rows["tent"]["budgets"]["50/class"]["gain_over_finetune"]
     bn = rows["bn-adapt"]["budgets"]["50/class"]["gain_over_finetune"]
     assert tent["n"] == bn["n"] == 3  # the issue's -9.4 (tent) and -12.4 (bn-adapt) points at 50/class
@@ -122,6 +123,7 @@ def test_published_records_tent_and_bn_adapt_baselines_at_chance_and_the_adam_da
     assert (by["tent"]["gain over standard (points)"], by["tent"]["mark"]) == ("-9.4 ± 14.8", board_da.BETTER)
     assert by["mcc"]["mark"] == "beats finetune" and by["mcc"]["gain over standard (points)"] == "+25.0 ± 24.3"
     adam_row = by["dann [critic_lr=0.001, critic_optimizer=adam]"]
-    assert adam_row["mark"] == f"{board_da.WORSE}; worse than finetune" and adam_row["flags"] == "chance-level"
+    assert adam_row["mark"] == f"{board_da.WORSE}; worse than finetune"
+    assert "chance-level" in adam_row["flags"].split(", ")  # beside the training-length flag (capped)
     # tent's own source model: 76.3% against finetune's 88.0% on the source test at seed 1 (> 10 points)
     assert by["tent"]["flags"] == "baseline-at-chance, weak-source-model"
