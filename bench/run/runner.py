@@ -101,9 +101,10 @@ class Runner:
             return self._run()
 
     def _run(self) -> list[dict[str, Any]]:
-        done = self.folder.done_ids()  # also validates an existing results file
+        found = self.folder.scan()  # also validates an existing results file
+        done = found.done
         if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
-            failed = self.results.failed_ids()
+            failed = found.failed
             self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
             done = _AllBut(failed)
         self.device = group_device(self.cfg)
