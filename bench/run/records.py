@@ -172,7 +172,7 @@ class ResultsFile:
             return []
         return [rec for lineno, raw, complete in self._lines() if (rec := self.parse(lineno, raw, complete))]
 
-    def parse(self, lineno: int, raw: bytes, complete: bool) -> dict[str, Any] | None:
+    def parse(self, lineno: int, raw: bytes | bytearray, complete: bool) -> dict[str, Any] | None:
         """Line ``lineno`` as a checked record; None for a blank line or a torn last one (warned)."""
         if not raw.strip():
             return None
