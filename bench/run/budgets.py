@@ -161,6 +161,24 @@ class Manifests:
 
     def __init__(self, out_dir: Path) -> None:
         self.root = Path(out_dir) / "manifests"
+        # a pool's id index and digest, by the train split object (kept, so its id is not reused)
+        self._pools: dict[int, tuple[object, dict[str, int], str]] = {}
+        # positions already read or written by this object, by the file's path, pool, mtime and size
+        self._known: dict[tuple[str, str, int, int], np.ndarray] = {}
+
+    def _pool(self, task: TaskData) -> tuple[dict[str, int], str]:
+        entry = self._pools.get(id(task.train))
+        if entry is None or entry[0] is not task.train:
+            entry = (task.train, {item: i for i, item in enumerate(task.train.ids)},
+                     pool_digest(task.train.labels, task.train.ids))
+            self._pools[id(task.train)] = entry
+        return entry[1], entry[2]
+
+    def __getstate__(self) -> dict[str, object]:  # workers get the folder, not this process's memo
+        return {"root": self.root}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(Path(str(state["root"])).parent)  # type: ignore[misc]
 
     def path(self, task: str, budget: Budget, seed: int) -> Path:
         return self.root / _slug(task) / budget.label.replace("/", "-per-") / f"seed{seed}.json"
@@ -172,9 +190,27 @@ class Manifests:
         manifest on disk whose ids are not in the pool (the task changed) is an error rather
         than silently resampled: results in the folder would no longer be paired.
         """
+        index, pool = self._pool(task)
         path = self.path(task.name, budget, seed)
-        index = {item: i for i, item in enumerate(task.train.ids)}
-        pool = pool_digest(task.train.labels, task.train.ids)
+        known = self._known.get(self._file_key(path, pool))
+        if known is not None:
+            return known.copy()
+        pos = self._read_or_write(task, budget, seed, index, pool)
+        self._known[self._file_key(path, pool)] = pos
+        return pos.copy()
+
+    @staticmethod
+    def _file_key(path: Path, pool: str) -> tuple[str, str, int, int]:
+        """The memo's key: the file as it is on disk now (a file edited or removed is read again)."""
+        try:
+            st = path.stat()
+        except OSError:
+            return (str(path), pool, -1, -1)
+        return (str(path), pool, st.st_mtime_ns, st.st_size)
+
+    def _read_or_write(self, task: TaskData, budget: Budget, seed: int, index: dict[str, int],
+                       pool: str) -> np.ndarray:
+        path = self.path(task.name, budget, seed)
         if path.exists():
             data = json.loads(path.read_text())
             if data.get("version") != MANIFEST_VERSION:
