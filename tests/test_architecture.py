@@ -129,7 +129,7 @@ LAYERS = {
     "bench.multitask": 2, "bench.multitask.spec": 2, "bench.multitask.joint": 2,
     "bench.run.runner": 3, "bench.run.executors": 3, "bench.run.worker": 3, "bench.run.cell": 3,
     "bench.run.tuning": 3, "bench.run.features": 3, "bench.run.forgetting": 3, "bench.run.deadline": 3,
-    "bench.run.lock": 3, "bench.run.estimate": 3,
+    "bench.run.lock": 3, "bench.run.estimate": 3, "bench.run.task_set": 3,
     "bench.run.folder": 3, "bench.run.dispatch": 3, "bench.run.identities": 3,
     "bench.continual.driver": 3, "bench.episodes.driver": 3, "bench.multitask.driver": 3,
     "bench.report": 4, "bench.transferability": 4,

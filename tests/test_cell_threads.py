@@ -103,3 +103,40 @@ def test_the_feature_cache_key_names_how_features_were_computed(monkeypatch):
         assert cache.key(enc, split, "cpu") != here
     finally:
         accel.configure()
+
+
+
+def test_the_drivers_over_several_tasks_compute_a_cell_under_the_fixed_count(monkeypatch):
+    """Stream and multi-task cells run through bench.run.task_set: the cell's work sees CELL_THREADS
+    whatever the process has, the process gets its count back, and a failure is a record."""
+    from types import SimpleNamespace
+
+    from bench.continual.driver import StreamRunner
+    from bench.multitask.driver import MultitaskRunner
+    from bench.run.task_set import TaskSetDriver
+
+    assert issubclass(StreamRunner, TaskSetDriver) and issubclass(MultitaskRunner, TaskSetDriver)
+
+    class Probe(TaskSetDriver):
+        def __init__(self, fail):
+            self.cfg, self.fail, self.log = SimpleNamespace(cell_timeout=None), fail, lambda m: None
+
+        def record(self, cell, ident, device):
+            return {"cell": cell}
+
+        def compute(self, cell, device, rec):
+            rec.update(status="ok", threads=torch.get_num_threads(), rand=float(torch.rand(1)))
+            if self.fail:
+                raise ValueError("diverged")
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cell = SimpleNamespace(seed=3)
+        ok, again = Probe(False).run_cell(cell, None, "cpu"), Probe(False).run_cell(cell, None, "cpu")
+        assert ok["threads"] == CELL_THREADS == 1 and torch.get_num_threads() == 2
+        assert ok["rand"] == again["rand"]  # seeded by the cell's seed
+        bad = Probe(True).run_cell(cell, None, "cpu")
+        assert bad["status"] == "failed" and bad["error"] == "ValueError: diverged" and bad["wall_s"] >= 0
+    finally:
+        torch.set_num_threads(before)

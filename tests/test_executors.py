@@ -250,3 +250,21 @@ def test_ray_at_a_closed_port_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"bench: error: --address 127.0.0.1:{port}: no Ray cluster")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("executor,options,parts", [
+    ("local", {}, [("knn", "linear-probe", "finetune", "scratch")]),
+    ("local", {"jobs": 2}, [("knn", "linear-probe"), ("finetune",), ("scratch",)]),
+    ("ray", {}, [("knn", "linear-probe"), ("finetune",), ("scratch",)]),
+])
+def test_a_parallel_executor_gets_a_group_per_training_strategy(tmp_path, executor, options, parts):
+    """Guards against one worker running all of an encoder's cells while the others idle (the
+    default grid's EfficientNet-Lite0 cells were one group, so --jobs 2 used one core)."""
+    cfg = RunConfig(encoders=["efficientnet-lite0"], strategies=["knn", "linear-probe", "finetune", "scratch"],
+                    tasks=["digits"], budgets="1", seeds=1, out=tmp_path / "run", executor=executor,
+                    executor_options=options)
+    runner = Runner(cfg, load_plugins())
+    runner.device = "cpu"
+    groups = list(runner.groups(runner.plan().cells))
+    assert [tuple(dict.fromkeys(c.strategy for c in g.cells)) for g in groups] == parts
+    assert sum(len(g.cells) for g in groups) == 4 and {g.encoder for g in groups} == {"efficientnet-lite0"}

@@ -83,10 +83,12 @@ def test_tune_study_records_target_accuracy_the_choice_ignores_and_the_board_sho
     assert grid["oracle"]["target_accuracy"] == pytest.approx(oracle)
     assert grid["validators"]["source"]["selected"] == {"collapse": 0}  # the veto holds in the study too
     assert grid["validators"]["source"]["regret"] == pytest.approx(oracle - spread_acc)
-    titles = [t for t, _, _ in vs.tables(board)]
-    assert any("toy-shift, planted" in t for t in titles) and "upper bound no default uses" in titles[-1]
-    (_, _, rows), = [(t, h, r) for t, h, r in vs.tables(board) if "toy-shift" in t]
-    assert rows[-1][0] == vs.ORACLE
+    (summary_title, _, _), (_, heads, (row,)), (_, _, (pick,)) = vs.tables(board)
+    assert "upper bound no default uses" in summary_title
+    assert row[:3] == ["toy-shift", "planted (toy-cnn)", "2 (1 vetoed)"] and row[3] == f"{100 * oracle:.1f}"
+    assert row[heads.index("source")].endswith(f" / {100 * (oracle - spread_acc):.1f}")
+    assert pick[:2] == ["toy-shift", "planted (toy-cnn)"]
+    assert pick[-2:] == [f"collapse={int(collapsed_acc >= spread_acc)}", f"{100 * oracle:.1f}"]
     assert json.loads(json.dumps(board))["validator_study"]["rule"].startswith("lowest mean regret")
 
 
@@ -98,3 +100,42 @@ def test_a_grid_whose_candidates_all_collapsed_has_no_regret_but_keeps_its_corre
     assert means["iwv"]["mean_regret"] == pytest.approx(0.1) and means["iwv"]["all_vetoed"] == 1
     assert means["iwv"]["grids"] == 1 and means["iwv"]["mean_weighted_spearman"] == pytest.approx(0.5)
     assert vs.summary([entry([True], None)])["iwv"]["mean_regret"] is None
+
+
+def _report(strategy, task, accs, scores, vetoed=None):
+    """A study report of one grid: candidates ``w`` = 0, 1, ... with target accuracies ``accs`` and,
+    per validator, ``scores[name]`` (other validators score every candidate 0)."""
+    vetoed = vetoed or [False] * len(accs)
+    return {"strategy": strategy, "encoder": "enc", "tasks": [task], "study": "note", "candidates": [
+        {"values": {"w": i}, "study_target_accuracy": {task: [a]},
+         "validators": {task: [{n: scores.get(n, [0.0] * len(accs))[i] for n in vs.NAMES}]},
+         "collapse_guard": {task: [{"collapsed": bad}]}} for i, (a, bad) in enumerate(zip(accs, vetoed, strict=True))]}
+
+
+def test_many_grids_render_as_three_tables_with_hand_values():
+    """Four grids give the summary, one row per grid (sorted by task, strategy) of weighted Spearman /
+    regret, and one row per grid of what the chosen criterion and iwv select; a grid whose candidates
+    all collapsed shows no regret and selects nothing."""
+    reports = [_report("m1", "b->c", [0.5, 0.7, 0.6], {"iwv": [3, 2, 1], "snd": [1, 3, 2]}),
+               _report("m2", "a->b", [0.4, 0.2], {"iwv": [1, 2], "snd": [2, 1]}),
+               _report("m1", "a->b", [0.3, 0.3], {}, vetoed=[True, True]),
+               _report("m3", "a->b", [0.1, 0.9], {"iwv": [0, 1], "snd": [0, 1]}, vetoed=[False, True])]
+    found = vs.study(reports)
+    # m3's oracle (90%) collapsed: the oracle is the best candidate, vetoed or not, so both regret 0.8 there
+    assert found["summary"]["snd"]["mean_regret"] == pytest.approx((0 + 0 + 0.8) / 3)
+    assert found["summary"]["iwv"]["mean_regret"] == pytest.approx((0.2 + 0.2 + 0.8) / 3)
+    assert found["chosen"] == "snd"  # iwv loses by regret, and snd comes before none tied with it
+    (title, _, summary), (_, heads, per_grid), (_, pick_heads, picks) = vs.tables({"validator_study": found})
+    assert "4 grid(s)" in title and [r[0] for r in summary] == list(vs.NAMES)
+    assert [r[4] for r in summary if r[4]] == ["chosen"] and summary[vs.NAMES.index("snd")][4] == "chosen"
+    assert [r[:3] for r in per_grid] == [["a->b", "m1 (enc)", "2 (2 vetoed)"], ["a->b", "m2 (enc)", "2"],
+                                         ["a->b", "m3 (enc)", "2 (1 vetoed)"], ["b->c", "m1 (enc)", "3"]]
+    iwv, snd = heads.index("iwv"), heads.index("snd")
+    assert per_grid[0][iwv] == "- / -" and per_grid[1][iwv] == "-1.00 / 20.0" and per_grid[1][snd] == "+1.00 / 0.0"
+    # iwv 3, 2, 1 against 50, 70, 60%: weights 1, 1, 4/9; weighted ranks 22/9, 13/9, 4/9 and 1, 22/9, 13/9
+    assert per_grid[3][3] == "70.0" and per_grid[3][iwv] == "-0.48 / 20.0"
+    assert pick_heads[2:6] == ["selected by snd (chosen)", "snd regret (points)", "selected by iwv",
+                               "iwv regret (points)"]
+    assert picks[0][2:] == ["nothing (all vetoed)", "-", "nothing (all vetoed)", "-", "w=0", "30.0"]
+    assert picks[2][2:] == ["w=0", "80.0", "w=0", "80.0", "w=1", "90.0"]
+    assert picks[3][2:] == ["w=1", "0.0", "w=0", "20.0", "w=1", "70.0"]

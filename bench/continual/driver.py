@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from bench.run.budgets import Manifests, ids_digest
 from bench.run.folder import RunFolder
 from bench.run.plan import Cell, Planner, RunConfig, incompatibility, unique
 from bench.run.records import base_record, digest, identity, jsonable
+from bench.run.task_set import TaskSetDriver, TaskSetGroup
 from bench.tasks import ArraySplit, Split, TaskData
 
 RECORD_TYPE = "stream"
@@ -70,8 +70,10 @@ def stream_tasks(plan: StreamPlan, load: Callable[[str], TaskData]) -> list[Task
     return out
 
 
-class StreamRunner:
+class StreamRunner(TaskSetDriver):
     """Plans and runs the cells of one ``--stream`` run; only this driver writes ``results.jsonl``."""
+
+    what = "stream cells"
 
     def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -109,15 +111,6 @@ class StreamRunner:
                 (skips.append((cell, reason)) if reason else run.append(cell))
         return run, skips
 
-    def positions(self, task: TaskData, budget: str, seed: int) -> np.ndarray:
-        b = next(b for b in self.planner.budgets if b.label == budget)
-        pos = self.manifests.positions(task, b, seed)
-        overlap = {task.train.ids[int(i)] for i in pos} & set(task.test.ids)
-        if overlap:
-            raise UserError(f"task {task.name!r}: budget {budget} shares item ids with the test split "
-                            f"(e.g. {sorted(overlap)[0]!r}); the task plugin's splits overlap")
-        return pos
-
     def identity(self, cell: Cell, encoder: Any) -> Any:
         from bench.run.identities import task_fingerprint
 
@@ -127,11 +120,7 @@ class StreamRunner:
             "record_type": RECORD_TYPE, "stream": self.stream.name, "scenario": self.cfg.stream_scenario,
             "stream.tasks": [t.name for t in self.tasks],
             "tasks.fingerprint": digest([task_fingerprint(self.loader.load(n)) for n in self.stream.base_tasks]),
-            "strategy": cell.strategy, **{f"option.{k}": v for k, v in cell.config},
-            "encoder": cell.encoder,  # skipped cells load no encoder
-            "encoder.weights": encoder.weights if encoder is not None else None,
-            "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
-            **({f"encoder.{k}": v for k, v in encoder.preprocessing().items()} if encoder is not None else {}),
+            **self.encoder_ingredients(cell, encoder),
         }
         return identity(ingredients, cell.budget, manifest, cell.seed)
 
@@ -157,16 +146,7 @@ class StreamRunner:
                 for b in self.planner.budgets:
                     for s in range(self.cfg.seeds):
                         self.positions(t, b.label, s)
-            done = self.folder.done_ids()
-            new: list[dict[str, Any]] = []
-            for cell, reason in skips:
-                ident = self.identity(cell, None)
-                if ident.cell_id not in done:
-                    new.append(self.folder.skip(self.record(cell, ident, device), reason))
-            pending = [c for c in cells if self.identity(c, self.id_encoder(c.encoder)).cell_id not in done]
-            if len(pending) < len(cells):
-                self.log(f"resuming: {len(cells) - len(pending)} of {len(cells)} stream cells already finished "
-                         f"in {self.results.path}")
+            new, pending = self.resume(cells, skips, device)
             session = Session(self.plugins, self.planner, self.loader.load, log=self.log, driver=self)
             with hosted(session) as key:
                 groups = (CellGroup(self.stream.name, enc, tuple(c for c in pending if c.encoder == enc), self.cfg,
@@ -175,43 +155,15 @@ class StreamRunner:
                 new.extend(self.folder.finish(rec) for rec in execute(self.executor, groups, session))
             return new
 
-    def id_encoder(self, name: str) -> Any:
-        """Encoder ``name`` as the cells' identities see it (pre-trained, on the CPU), loaded once."""
-        if name not in self._id_encoders:
-            self._id_encoders[name] = self._load_encoder(name, "cpu", True)
-        return self._id_encoders[name]
-
-    def _load_encoder(self, name: str, device: str, pretrained: bool) -> Any:
-        from bench.run.worker import load_encoder
-
-        return load_encoder(self.planner, name, self.sizing, device, pretrained)
-
-    def run_cell(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
-        """Begin, then learn each task in turn, scoring every task after each; failures are recorded."""
-        from bench.run.cell import PeakMemory, failure_reason
-        from bench.run.deadline import CellTimeout, deadline
-        from bench.run.device import cell_threads, seed_everything
-
-        rec = self.record(cell, ident, device)
-        start = time.perf_counter()
-        try:
-            with PeakMemory(device) as peak, deadline(self.cfg.cell_timeout), cell_threads():
-                seed_everything(cell.seed)
-                metrics, infos = self._learn_stream(cell, device)
-            rec.update(status="ok", metrics=metrics, info=jsonable(infos), peak_mem_mb=round(peak.peak_mb, 1))
-            last = infos[-1] if infos else {}
-            rec["trainable_params"] = int(last.get("trainable_params", 0))
-            rec["total_params"] = int(last.get("total_params", 0))
-            rec["trainable_share"] = round(rec["trainable_params"] / max(1, rec["total_params"]), 6)
-            m = metrics
-            self.log(f"  ACC {100 * m['acc']:.1f}  BWT {_pts(m['bwt'])}  FWT {_pts(m['fwt'])}")
-        except (KeyboardInterrupt, UserError):
-            raise
-        except (Exception, CellTimeout) as exc:
-            rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", failure=failure_reason(exc))
-            self.log(f"  failed: {rec['error']}")
-        rec["wall_s"] = round(time.perf_counter() - start, 3)
-        return rec
+    def compute(self, cell: Cell, device: str, rec: dict[str, Any]) -> None:
+        """Begin, then learn each task in turn, scoring every task after each."""
+        metrics, infos = self._learn_stream(cell, device)
+        rec.update(status="ok", metrics=metrics, info=jsonable(infos))
+        last = infos[-1] if infos else {}
+        rec["trainable_params"] = int(last.get("trainable_params", 0))
+        rec["total_params"] = int(last.get("total_params", 0))
+        rec["trainable_share"] = round(rec["trainable_params"] / max(1, rec["total_params"]), 6)
+        self.log(f"  ACC {100 * metrics['acc']:.1f}  BWT {_pts(metrics['bwt'])}  FWT {_pts(metrics['fwt'])}")
 
     def _learn_stream(self, cell: Cell, device: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         from bench.strategies import FitContext
@@ -230,7 +182,7 @@ class StreamRunner:
                     print(f"\r  task {i + 1}/{len(self.tasks)}: {message}   ", end="", file=sys.stderr, flush=True)
 
             return FitContext(labelled=LabelledSplit.of(labelled), config=dict(config), seed=cell.seed,
-                              device=device, load_encoder=lambda pretrained=True: self._load_encoder(
+                              device=device, load_encoder=lambda pretrained=True: self.load_encoder(
                                   cell.encoder, device, pretrained),
                               encoder_meta=meta, progress=progress, task_name=task.name if task else self.stream.name,
                               classes=list(task.classes) if task else [], extra=dict(task.extra) if task else {})
@@ -264,24 +216,10 @@ class StreamRunner:
         return metrics, infos
 
 
-class StreamGroup:
-    """A worker's side of a stream cell group (one stream x encoder): the driver's :class:`StreamRunner`
-    in its own process, else one built from the group's config; ``run(cell)`` gives a cell's record."""
+class StreamGroup(TaskSetGroup):
+    """A worker's side of a stream cell group (one stream x encoder)."""
 
-    def __init__(self, group: Any, session: Any) -> None:
-        from bench.run.device import resolve_device
-
-        driver = session.driver
-        self.runner = driver if isinstance(driver, StreamRunner) else StreamRunner(group.config, session.plugins,
-                                                                                     log=session.log)
-        self.device = resolve_device(group.device)
-        self.cells = {c.key(): k for k, c in enumerate(group.cells, 1)}
-        self.total = len(group.cells)
-
-    def run(self, cell: Cell) -> dict[str, Any]:
-        runner = self.runner
-        runner.log(f"[{self.cells.get(cell.key(), 0)}/{self.total}] {cell.label()}")
-        return runner.run_cell(cell, runner.identity(cell, runner.id_encoder(cell.encoder)), self.device)
+    driver_type = StreamRunner
 
 
 def _view(task: TaskData) -> Any:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +33,13 @@ from bench.run.budgets import Manifests, ids_digest
 from bench.run.folder import RunFolder
 from bench.run.plan import DEFAULT_STRATEGIES, Cell, Planner, RunConfig, incompatibility, unique
 from bench.run.records import base_record, digest, identity, jsonable, latest
-from bench.tasks import TaskData
+from bench.run.task_set import TaskSetDriver, TaskSetGroup
 
 
-class MultitaskRunner:
+class MultitaskRunner(TaskSetDriver):
     """Plans and runs one ``--multitask`` run (its single-task reference cells first)."""
+
+    what = "multi-task cells"
 
     def __init__(self, cfg: RunConfig, plugins: Any, log: Callable[[str], None] | None = None) -> None:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -81,16 +82,6 @@ class MultitaskRunner:
                 (skips.append((cell, reason)) if reason else run.append(cell))
         return run, skips
 
-    def positions(self, task: TaskData, budget: str, seed: int) -> np.ndarray:
-        """Task ``task``'s shared manifest (the single-task cells' own), disjoint from its test split."""
-        b = next(b for b in self.planner.budgets if b.label == budget)
-        pos = self.manifests.positions(task, b, seed)
-        overlap = {task.train.ids[int(i)] for i in pos} & set(task.test.ids)
-        if overlap:
-            raise UserError(f"task {task.name!r}: budget {budget} shares item ids with the test split "
-                            f"(e.g. {sorted(overlap)[0]!r}); the task plugin's splits overlap")
-        return pos
-
     def manifest_digests(self, budget: str, seed: int) -> list[str]:
         return [ids_digest([t.train.ids[int(i)] for i in self.positions(t, budget, seed)]) for t in self.tasks]
 
@@ -100,11 +91,7 @@ class MultitaskRunner:
         ingredients = {
             "record_type": RECORD_TYPE, "multitask.tasks": list(self.task_names),
             "tasks.fingerprint": digest([task_fingerprint(t) for t in self.tasks]),
-            "strategy": cell.strategy, **{f"option.{k}": v for k, v in cell.config},
-            "encoder": cell.encoder,  # skipped cells load no encoder
-            "encoder.weights": encoder.weights if encoder is not None else None,
-            "encoder.fingerprint": encoder.fingerprint() if encoder is not None else None,
-            **({f"encoder.{k}": v for k, v in encoder.preprocessing().items()} if encoder is not None else {}),
+            **self.encoder_ingredients(cell, encoder),
         }
         return identity(ingredients, cell.budget, digest(self.manifest_digests(cell.budget, cell.seed)), cell.seed)
 
@@ -130,16 +117,7 @@ class MultitaskRunner:
         with self.folder.hold():
             device = group_device(self.cfg)
             cells, skips = self.cells()
-            done = self.folder.done_ids()
-            new: list[dict[str, Any]] = []
-            for cell, reason in skips:
-                ident = self.identity(cell, None)
-                if ident.cell_id not in done:
-                    new.append(self.folder.skip(self.record(cell, ident, device), reason))
-            pending = [c for c in cells if self.identity(c, self.id_encoder(c.encoder)).cell_id not in done]
-            if len(pending) < len(cells):
-                self.log(f"resuming: {len(cells) - len(pending)} of {len(cells)} multi-task cells already finished "
-                         f"in {self.results.path}")
+            new, pending = self.resume(cells, skips, device)
             singles = self.single_task_records()
             session = Session(self.plugins, self.planner, self.loader.load, log=self.log, driver=self)
             with hosted(session) as key:
@@ -161,44 +139,17 @@ class MultitaskRunner:
                 out[(r["task"], r["encoder"], r["budget"], r["seed"], r.get("manifest_sha256"))] = r
         return out
 
-    def id_encoder(self, name: str) -> Any:
-        """Encoder ``name`` as the cells' identities see it (pre-trained, on the CPU), loaded once."""
-        if name not in self._id_encoders:
-            self._id_encoders[name] = self.load_encoder(name, "cpu")
-        return self._id_encoders[name]
-
-    def load_encoder(self, name: str, device: str) -> Any:
-        from bench.run.worker import load_encoder
-
-        return load_encoder(self.planner, name, self.sizing, device, True)
-
-    def run_cell(self, cell: Cell, ident: Any, device: str) -> dict[str, Any]:
-        """Train the cell's joint model and score every task; failures are recorded."""
-        from bench.run.cell import PeakMemory, failure_reason
-        from bench.run.deadline import CellTimeout, deadline
-        from bench.run.device import seed_everything
-
-        rec = self.record(cell, ident, device)
-        start = time.perf_counter()
-        try:
-            with PeakMemory(device) as peak, deadline(self.cfg.cell_timeout):
-                seed_everything(cell.seed)
-                metrics, info, counts = self._learn(cell, device)
-            rec.update(status="ok", metrics=metrics, info=jsonable(info), peak_mem_mb=round(peak.peak_mb, 1))
-            rec["multitask"]["task_weights"] = {"final": info["task_weights"], "trajectory": info["weight_trajectory"]}
-            rec["trainable_params"], rec["total_params"] = counts
-            rec["trainable_share"] = round(counts[0] / max(1, counts[1]), 6)
-            rec["n_labelled"] = info["n_labelled"]
-            rec["flags"] = flags(metrics, info)
-            self.log("  " + "  ".join(f"{t} {100 * m['accuracy']:.1f}" for t, m in metrics["tasks"].items())
-                     + f"  weights {info['task_weights']}")
-        except (KeyboardInterrupt, UserError):
-            raise
-        except (Exception, CellTimeout) as exc:
-            rec.update(status="failed", error=f"{type(exc).__name__}: {exc}", failure=failure_reason(exc))
-            self.log(f"  failed: {rec['error']}")
-        rec["wall_s"] = round(time.perf_counter() - start, 3)
-        return rec
+    def compute(self, cell: Cell, device: str, rec: dict[str, Any]) -> None:
+        """Train the cell's joint model and score every task."""
+        metrics, info, counts = self._learn(cell, device)
+        rec.update(status="ok", metrics=metrics, info=jsonable(info))
+        rec["multitask"]["task_weights"] = {"final": info["task_weights"], "trajectory": info["weight_trajectory"]}
+        rec["trainable_params"], rec["total_params"] = counts
+        rec["trainable_share"] = round(counts[0] / max(1, counts[1]), 6)
+        rec["n_labelled"] = info["n_labelled"]
+        rec["flags"] = flags(metrics, info)
+        self.log("  " + "  ".join(f"{t} {100 * m['accuracy']:.1f}" for t, m in metrics["tasks"].items())
+                 + f"  weights {info['task_weights']}")
 
     def _learn(self, cell: Cell, device: str) -> tuple[dict[str, Any], dict[str, Any], tuple[int, int]]:
         from bench.encoders import count_parameters
@@ -259,25 +210,11 @@ def add_gains(rec: dict[str, Any], singles: dict[tuple[Any, ...], dict[str, Any]
     return rec
 
 
-class MultitaskGroup:
-    """A worker's side of a multi-task cell group: the driver's :class:`MultitaskRunner` in its own
-    process, else one built from the group's config; ``run(cell)`` gives a cell's record (no gains:
-    the driver adds them)."""
+class MultitaskGroup(TaskSetGroup):
+    """A worker's side of a multi-task cell group (one encoder x weighting); its records carry no
+    gains: the driver adds them."""
 
-    def __init__(self, group: Any, session: Any) -> None:
-        from bench.run.device import resolve_device
-
-        driver = session.driver
-        self.runner = driver if isinstance(driver, MultitaskRunner) else MultitaskRunner(
-            group.config, session.plugins, log=session.log)
-        self.device = resolve_device(group.device)
-        self.cells = {c.key(): k for k, c in enumerate(group.cells, 1)}
-        self.total = len(group.cells)
-
-    def run(self, cell: Cell) -> dict[str, Any]:
-        runner = self.runner
-        runner.log(f"[{self.cells.get(cell.key(), 0)}/{self.total}] {cell.label()}")
-        return runner.run_cell(cell, runner.identity(cell, runner.id_encoder(cell.encoder)), self.device)
+    driver_type = MultitaskRunner
 
 
 __all__ = ["MultitaskGroup", "MultitaskRunner", "add_gains", "flags"]

@@ -101,12 +101,10 @@ def gain_plot(board: dict[str, Any], path: Path) -> Path | None:
             keyed[(row["tasks_set"], row["encoder"], row["budget"])].append(row)
     if not keyed:
         return None
-    try:
-        import matplotlib
+    from bench.report.mpl import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, len(keyed), figsize=(4.5 * len(keyed), 3.2), squeeze=False)
     for ax, ((_set, encoder, budget), rows) in zip(axes[0], keyed.items()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.report.mpl import pyplot as _pyplot
 from bench.report.multitask import gain_plot
 from bench.report.ranking import labels_per_class, primary_metric
 from bench.report.stream import heatmap
@@ -19,17 +20,6 @@ from bench.report.stream import heatmap
 CLASSIC = {"scratch": "tab:red", "linear-probe": "tab:blue", "finetune": "tab:green"}
 #: Colours of the other strategies: never one of the classic three (tent was drawn in finetune's green)
 OTHERS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold")
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
 
 
 def _series(task: dict[str, Any], row: dict[str, Any], metric: str) -> tuple[list[float], list[float], list[float]]:

@@ -108,12 +108,10 @@ def heatmap(board: dict[str, Any], path: Path) -> Path | None:
     rows = [r for r in board.get("streams", []) if r["R"]]
     if not rows:
         return None
-    try:
-        import matplotlib
+    from bench.report.mpl import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 2.8), squeeze=False)
     for ax, row in zip(axes[0], rows):

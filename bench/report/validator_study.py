@@ -168,25 +168,54 @@ def _num(x: float | None, signed: bool = False, scale: float = 1.0) -> str:
     return "" if x is None else (f"{scale * x:+.2f}" if signed else f"{scale * x:.1f}")
 
 
+def _config(values: dict[str, Any] | None) -> str:
+    """A candidate's options as ``key=value, ...`` (``nothing (all vetoed)`` when none was selected)."""
+    return "nothing (all vetoed)" if values is None else ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _grid_label(e: dict[str, Any]) -> list[str]:
+    vetoed = sum(bool(v) for v in e["vetoed"])
+    return [e["task"], f"{e['strategy']} ({e['encoder']})",
+            f"{len(e['candidates'])}" + (f" ({vetoed} vetoed)" if vetoed else "")]
+
+
 def tables(board: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """A table per (task, strategy) grid and the summary table with the rule's choice."""
+    """Three tables whatever the number of grids: the summary with the rule's choice; per grid, each
+    validator's weighted Spearman and regret; per grid, the configuration the chosen criterion and
+    ``iwv`` select (with their regrets) beside the oracle's."""
     found = board.get("validator_study")
     if not found or not found["grids"]:
         return []
-    out = []
-    for e in found["grids"]:
-        rows = [[name, _num(v["weighted_spearman"], signed=True), _num(v["regret"], scale=100),
-                 json.dumps(v["selected"]) if v["selected"] is not None else "nothing (all vetoed)"]
-                for name, v in e["validators"].items()]
-        rows.append([ORACLE, "", "0.0", json.dumps(e["oracle"]["values"])])
-        out.append((f"Validator study, {e['task']}, {e['strategy']} on {e['encoder']} ({len(e['candidates'])} "
-                    f"candidates; regret = oracle target test accuracy {100 * e['oracle']['target_accuracy']:.1f}% "
-                    "minus the selected candidate's, points; collapsed candidates are never selected)",
-                    ["validator", "weighted Spearman", "regret (points)", "selected"], rows))
-    rows = [[name, _num(m["mean_weighted_spearman"], signed=True), _num(m["mean_regret"], scale=100),
-             f"{m['grids']} (+{m['all_vetoed']} all vetoed)", "chosen" if name == found["chosen"] else ""]
+    grids = sorted(found["grids"], key=lambda e: (e["task"], e["strategy"], e["encoder"]))
+    chosen = found["chosen"]
+    rows = [[name, _num(m["mean_weighted_spearman"], signed=True) or "-", _num(m["mean_regret"], scale=100) or "-",
+             f"{m['grids']} (+{m['all_vetoed']} all vetoed)", "chosen" if name == chosen else ""]
             for name, m in found["summary"].items()]
-    out.append((f"Validator study: summary over {len(found['grids'])} grid(s); the default criterion is chosen by "
-                f"the rule fixed in docs/defaults.md ({found['rule']}); the oracle is an upper bound no default uses",
-                ["validator", "mean weighted Spearman", "mean regret (points)", "grids with a regret", "rule"], rows))
+    out = [(f"Validator study: summary over {len(grids)} grid(s); the default criterion is chosen by the rule fixed "
+            f"in docs/defaults.md ({found['rule']}); the oracle is an upper bound no default uses",
+            ["validator", "mean weighted Spearman", "mean regret (points)", "grids with a regret", "rule"], rows)]
+    names = list(grids[0]["validators"])
+    def both(v: dict[str, Any]) -> str:
+        return f"{_num(v['weighted_spearman'], signed=True) or '-'} / {_num(v['regret'], scale=100) or '-'}"
+
+    rows = [[*_grid_label(e), f"{100 * e['oracle']['target_accuracy']:.1f}",
+             *(both(e["validators"][n]) for n in names)] for e in grids]
+    out.append(("Validator study per grid: each validator's weighted Spearman with target test accuracy / its regret "
+                "(oracle target test accuracy minus the selected candidate's, points; '-': a constant score has no "
+                "correlation, and nothing is selected where every candidate collapsed; collapsed candidates are "
+                "never selected)",
+                ["task", "strategy", "candidates", "oracle acc %", *names], rows))
+    pair = [chosen] if chosen in (None, "iwv") else [chosen, "iwv"]
+    pair = [n for n in pair if n is not None]
+    rows = []
+    for e in grids:
+        picks = [c for n in pair for c in (_config(e["validators"][n]["selected"]),
+                                            _num(e["validators"][n]["regret"], scale=100) or "-")]
+        rows.append([*_grid_label(e)[:2], *picks, _config(e["oracle"]["values"]),
+                     f"{100 * e['oracle']['target_accuracy']:.1f}"])
+    heads = [h for n in pair
+             for h in (f"selected by {n}" + (" (chosen)" if n == chosen else ""), f"{n} regret (points)")]
+    out.append((f"Validator study: per grid, the configuration the chosen criterion ({chosen}) and iwv select, and "
+                "the oracle's (read from target test labels: an upper bound no default uses)",
+                ["task", "strategy", *heads, "oracle (target labels: upper bound)", "oracle acc %"], rows))
     return out

@@ -5,7 +5,8 @@ driver holds its folder with :meth:`RunFolder.hold`, which in order checks that 
 writable (:func:`bench.run.lock.check_writable`), takes the run lock (:class:`bench.run.lock.RunLock`:
 a second run on the same folder refuses at once) and cuts a torn last line left by an interrupted
 append (:meth:`bench.run.records.ResultsFile.drop_torn_tail`: that cell runs again). Then
-:meth:`RunFolder.done_ids` is the resume set (``cell_id`` of finished cells), and every record goes
+:meth:`RunFolder.done_ids` is the resume set (``cell_id`` of finished cells, read in one streaming pass
+by :func:`bench.run.scan.scan`), and every record goes
 through :meth:`RunFolder.finish` (appended at once, then passed to the ``bench_cell_finished``
 observers) or :meth:`RunFolder.skip`.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from bench.run.lock import RunLock, check_writable
 from bench.run.records import ResultsFile
+from bench.run.scan import Scan, scan
 
 RESULTS = "results.jsonl"
 
@@ -42,9 +44,13 @@ class RunFolder:
             self.results.drop_torn_tail(self.log)
             yield self
 
+    def scan(self) -> Scan:
+        """The records file's finished and failed ``cell_id`` and counts (also validates it)."""
+        return scan(self.results.path)
+
     def done_ids(self) -> set[str]:
         """``cell_id`` of every finished cell (also validates the records file)."""
-        return self.results.done_ids()
+        return self.scan().done
 
     def finish(self, record: dict[str, Any]) -> dict[str, Any]:
         """Append ``record`` (on disk before this returns), then tell the observers; returns it."""

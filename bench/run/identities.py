@@ -14,7 +14,7 @@ from typing import Any
 from bench.run.budgets import Manifests, ids_digest
 from bench.run.compatibility import weights_for
 from bench.run.plan import Cell, Planner, RunConfig
-from bench.run.records import CellIdentity, digest, identity
+from bench.run.records import CellIdentity, configuration, digest
 from bench.tasks import TaskData
 
 
@@ -51,16 +51,21 @@ def cell_identities(planner: Planner, task: TaskData, encoder_name: str, cells: 
     }
     out = {}
     budgets = {b.label: b for b in planner.budgets}
+    # a group's cells share few configurations and (budget, seed) manifests: each is digested once
+    configs: dict[tuple[str, str], CellIdentity] = {}
+    digests: dict[tuple[str, int], str | None] = {}
     for cell in cells:
-        options = {f"option.{k}": v for k, v in cell.config}
-        if options.get("option.tune"):  # --tune: the candidates it chooses among change the numbers
-            options["tune.candidates"] = dict(getattr(planner.strategy(cell.strategy), "tunable", {}))
-        manifest = None
-        if manifests is not None:
-            positions = manifests.positions(task, budgets[cell.budget], cell.seed)
-            manifest = ids_digest([task.train.ids[int(i)] for i in positions])
-        ingredients = {"strategy": cell.strategy, **options, **common}
-        out[cell.key()] = identity(ingredients, cell.budget, manifest, cell.seed)
+        if (cell.strategy, cell.config_id) not in configs:
+            options = {f"option.{k}": v for k, v in cell.config}
+            if options.get("option.tune"):  # --tune: the candidates it chooses among change the numbers
+                options["tune.candidates"] = dict(getattr(planner.strategy(cell.strategy), "tunable", {}))
+            configs[cell.strategy, cell.config_id] = configuration({"strategy": cell.strategy, **options, **common})
+        if (cell.budget, cell.seed) not in digests:
+            positions = manifests.positions(task, budgets[cell.budget], cell.seed) if manifests is not None else None
+            digests[cell.budget, cell.seed] = (ids_digest([task.train.ids[int(i)] for i in positions])
+                                               if positions is not None else None)
+        out[cell.key()] = configs[cell.strategy, cell.config_id].at(cell.budget, digests[cell.budget, cell.seed],
+                                                                   cell.seed)
     return out
 
 

@@ -82,20 +82,29 @@ class CellIdentity:
         return {"protocol": PROTOCOL_VERSION, "cell_id": self.cell_id, "config_digest": self.config_digest,
                 "config_summary": dict(self.config_summary)}
 
+    def at(self, budget: str, manifest: str | None, seed: int) -> CellIdentity:
+        """This configuration's identity at one budget, manifest digest and seed."""
+        cell_id = digest({"config": self.config_digest, "budget": budget, "manifest": manifest, "seed": seed})
+        return CellIdentity(cell_id, self.config_digest, self.config_summary)
+
 
 def identity(ingredients: dict[str, Any], budget: str, manifest: str | None, seed: int) -> CellIdentity:
     """A cell's identity from the flat ``ingredients`` of its configuration (``name -> value``,
-    every value that can change the record) and its budget, manifest digest and seed.
+    every value that can change the record) and its budget, manifest digest and seed: its
+    :func:`configuration` :meth:`~CellIdentity.at` that budget, manifest and seed.
 
     Values whose key ends in ``fingerprint`` are content hashes: they are digested in full and
     shown shortened in the summary.
     """
+    return configuration(ingredients).at(budget, manifest, seed)
+
+
+def configuration(ingredients: dict[str, Any]) -> CellIdentity:
+    """What every cell of one configuration shares (its ``cell_id`` is empty: see :meth:`CellIdentity.at`)."""
     config = {"protocol": PROTOCOL_VERSION, **ingredients}
-    config_digest = digest(config)
-    cell_id = digest({"config": config_digest, "budget": budget, "manifest": manifest, "seed": seed})
     summary = {k: (v[:SUMMARY_DIGITS] if k.endswith("fingerprint") and isinstance(v, str) else v)
                for k, v in sorted(config.items())}
-    return CellIdentity(cell_id, config_digest, jsonable(summary))
+    return CellIdentity("", digest(config), jsonable(summary))
 
 
 #: The longest line read as a record (records are a few kB); a longer one is refused, not loaded.
@@ -117,30 +126,26 @@ class ResultsFile:
         """``(line number, bytes, complete)``; a line longer than :data:`MAX_LINE_BYTES` is an error."""
         with self.path.open("rb") as f:
             lineno = 0
-            while True:
-                line = f.readline(MAX_LINE_BYTES + 1)
-                if not line:
-                    return
+            while line := f.readline(MAX_LINE_BYTES + 1):
                 lineno += 1
                 if len(line) > MAX_LINE_BYTES:
-                    raise UserError(f"{self.path}:{lineno} is longer than {MAX_LINE_BYTES // 2**20} MiB, not a "
-                                    "transfer-bench record; use another --out")
+                    raise self.too_long(lineno)
                 yield lineno, line, line.endswith(b"\n")
+
+    def too_long(self, lineno: int) -> UserError:
+        return UserError(f"{self.path}:{lineno} is longer than {MAX_LINE_BYTES // 2**20} MiB, not a "
+                         "transfer-bench record; use another --out")
 
     def torn_tail(self) -> int:
         """Bytes of a torn last line (0 if the file ends with a newline or does not exist)."""
         if not self.path.exists():
             return 0
         with self.path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0
-            pos = size
+            pos = size = f.seek(0, os.SEEK_END)
             while pos > 0:  # walk back to the last newline
                 step = min(65536, pos)
                 f.seek(pos - step)
-                chunk = f.read(step)
-                nl = chunk.rfind(b"\n")
+                nl = f.read(step).rfind(b"\n")
                 if nl >= 0:
                     return size - (pos - step + nl + 1)
                 pos -= step
@@ -165,30 +170,31 @@ class ResultsFile:
         (a torn last line is left out with a warning)."""
         if not self.path.exists():
             return []
-        records = []
-        for lineno, raw, complete in self._lines():
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                if not complete:
-                    _warn(f"{self.path}:{lineno}: torn last line ({len(raw)} bytes, an interrupted write) left out")
-                    continue
-                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                raise UserError(f"{self.path}:{lineno} is not valid JSONL ({why}); "
-                                "fix or delete that line, or use another --out") from None
-            if not isinstance(rec, dict) or "status" not in rec or "encoder" not in rec:
-                raise UserError(f"{self.path}:{lineno} is not a transfer-bench record; use another --out")
-            schema = rec.get("schema", 0)
-            if not isinstance(schema, int) or isinstance(schema, bool):
-                raise UserError(f"{self.path}:{lineno} has a record schema {_short(schema)} that is not a number; "
-                                "use another --out")
-            if schema > SCHEMA_VERSION:
-                raise UserError(f"{self.path}:{lineno} has record schema {schema}, newer than this "
-                                f"transfer-bench ({SCHEMA_VERSION}); upgrade transfer-bench")
-            records.append(rec)
-        return records
+        return [rec for lineno, raw, complete in self._lines() if (rec := self.parse(lineno, raw, complete))]
+
+    def parse(self, lineno: int, raw: bytes | bytearray, complete: bool) -> dict[str, Any] | None:
+        """Line ``lineno`` as a checked record; None for a blank line or a torn last one (warned)."""
+        if not raw.strip():
+            return None
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if not complete:
+                _warn(f"{self.path}:{lineno}: torn last line ({len(raw)} bytes, an interrupted write) left out")
+                return None
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise UserError(f"{self.path}:{lineno} is not valid JSONL ({why}); "
+                            "fix or delete that line, or use another --out") from None
+        if not isinstance(rec, dict) or "status" not in rec or "encoder" not in rec:
+            raise UserError(f"{self.path}:{lineno} is not a transfer-bench record; use another --out")
+        schema = rec.get("schema", 0)
+        if not isinstance(schema, int) or isinstance(schema, bool):
+            raise UserError(f"{self.path}:{lineno} has a record schema {_short(schema)} that is not a number; "
+                            "use another --out")
+        if schema > SCHEMA_VERSION:
+            raise UserError(f"{self.path}:{lineno} has record schema {schema}, newer than this "
+                            f"transfer-bench ({SCHEMA_VERSION}); upgrade transfer-bench")
+        return rec
 
     def done_keys(self) -> set[tuple[Any, ...]]:
         return {cell_key(r) for r in self.load() if r.get("status") in ("ok", "skipped")}
@@ -196,10 +202,6 @@ class ResultsFile:
     def done_ids(self) -> set[str]:
         """``cell_id`` of every finished (``ok`` or ``skipped``) cell; schema-1 records have none."""
         return {str(r["cell_id"]) for r in self.load() if r.get("status") in ("ok", "skipped") and r.get("cell_id")}
-
-    def failed_ids(self) -> set[str]:
-        """``cell_id`` of every cell whose latest record is ``failed`` (what ``--retry-failed`` runs)."""
-        return {str(r["cell_id"]) for r in latest(self.load()) if r.get("status") == "failed" and r.get("cell_id")}
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line, in one ``write`` on an ``O_APPEND`` descriptor, on disk
@@ -221,8 +223,7 @@ def _warn(message: str) -> None:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text := repr(value)) <= 40 else text[:37] + "..."
 
 
 def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -270,10 +271,8 @@ def source_commit() -> str | None:
 def versions() -> dict[str, str]:
     """Versions recorded with every cell: imported packages', and ``git_commit`` in a checkout."""
     out = {"transfer-bench": __version__, "python": platform.python_version()}
-    for mod in ("torch", "timm", "sklearn", "numpy"):
-        m = sys.modules.get(mod)
-        if m is not None:
-            out[mod] = getattr(m, "__version__", "?")
+    out.update({mod: getattr(m, "__version__", "?") for mod in ("torch", "timm", "sklearn", "numpy")
+                if (m := sys.modules.get(mod)) is not None})
     commit = source_commit()
     if commit:
         out["git_commit"] = commit

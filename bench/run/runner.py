@@ -101,9 +101,10 @@ class Runner:
             return self._run()
 
     def _run(self) -> list[dict[str, Any]]:
-        done = self.folder.done_ids()  # also validates an existing results file
+        found = self.folder.scan()  # also validates an existing results file
+        done = found.done
         if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
-            failed = self.results.failed_ids()
+            failed = found.failed
             self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
             done = _AllBut(failed)
         self.device = group_device(self.cfg)
@@ -156,13 +157,32 @@ class Runner:
         return [c for c in cells if c.key() in keep]
 
     def groups(self, pending: list[Cell], session: str = "") -> Iterator[CellGroup]:
-        """One group per (task, encoder) with cells to run, in the grid's order."""
+        """One group per (task, encoder) with cells to run, in the grid's order. Under a parallel
+        executor (``--jobs N`` > 1, ray, submitit) a (task, encoder) pair is cut further, one group per
+        training strategy and one for its frozen-feature strategies, so that the workers share one
+        encoder's cells instead of one worker running them all (records never depend on grouping)."""
+        split = self.parallel()
         for task_name in self.task_specs:
             for enc in self.encoder_specs:
                 cells = tuple(c for c in pending if c.task == task_name and c.encoder == enc)
                 if cells:
                     copies = tuple(((b, s), n) for (t, b, s), n in self._content_copies.items() if t == task_name)
-                    yield CellGroup(task_name, enc, cells, self.cfg, self.device, copies, session)
+                    for part in (self.by_strategy(cells) if split else [cells]):
+                        yield CellGroup(task_name, enc, part, self.cfg, self.device, copies, session)
+
+    def parallel(self) -> bool:
+        """Whether the run's executor runs groups side by side."""
+        jobs = dict(self.cfg.executor_options).get("jobs", 1)
+        return self.cfg.executor != "local" or (isinstance(jobs, int) and jobs > 1)
+
+    def by_strategy(self, cells: tuple[Cell, ...]) -> list[tuple[Cell, ...]]:
+        """``cells`` cut by training strategy, the frozen-feature ones together (they share one
+        encoder pass), in order of first appearance."""
+        parts: dict[str, list[Cell]] = {}
+        for c in cells:
+            key = "" if self.planner.strategy(c.strategy).kind == "features" else c.strategy
+            parts.setdefault(key, []).append(c)
+        return [tuple(p) for p in parts.values()]
 
 
 class _AllBut(set[str]):

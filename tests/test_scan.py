@@ -1,0 +1,146 @@
+"""The streaming scan resume uses (bench.run.scan) gives exactly what reading every record gives."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import bench.run.scan as scan_module
+from bench.errors import UserError
+from bench.run.records import ResultsFile, latest
+from bench.run.scan import scan
+
+
+def _record(cell_id, status, **extra):
+    rec = {"schema": 2, "cell_id": cell_id, "encoder": "pixels", "strategy": "knn", "task": "digits",
+           "budget": "1/class", "seed": 0, "config_id": "default", "status": status, "error": None,
+           "metrics": {"accuracy": 0.5}, "config_summary": {"encoder": "pixels", "option.k": 20},
+           "task_info": {"split": "fixed"}, "versions": {"python": "3.11"}}
+    return {**rec, **extra}
+
+
+def _line(rec, **dumps):
+    return json.dumps(rec, sort_keys=dumps.pop("sort_keys", True), **dumps) + "\n"
+
+
+def _reference(path):
+    results = ResultsFile(path)
+    records = results.load()
+    failed = {str(r["cell_id"]) for r in latest(records) if r.get("status") == "failed" and r.get("cell_id")}
+    return results.done_ids(), failed, Counter(str(r.get("status")) for r in records)
+
+
+#: every kind of line a results file can hold: plain ones (the fast path) and the ones it must leave to JSON
+MIXED = "".join([
+    _line(_record("a" * 16, "ok")),
+    _line(_record("b" * 16, "failed", error="boom")),
+    _line(_record("c" * 16, "skipped", error="pixels has no trainable parameters")),
+    _line(_record("b" * 16, "ok")),  # a retried failed cell: done, and no longer failed
+    _line(_record("d" * 16, "failed")),
+    _line(_record("e" * 16, "ok")),
+    _line(_record("e" * 16, "failed")),  # done once, then failed: stays done, and is the latest failure
+    "\n",  # a blank line
+    _line({k: v for k, v in _record(None, "ok").items() if k != "cell_id"} | {"schema": 1}),  # schema 1: no id
+    _line(_record("", "ok")),  # an empty id counts as none
+    _line(_record("f" * 16, "ok"), sort_keys=False),  # another writer's key order
+    _line(_record("g" * 16, "ok", config={"status": "failed"})),  # a nested status key
+    _line(_record('h"quoted', "ok")),  # an escaped quote in a value
+    _line(_record(12345, "ok")),  # a number as id
+    _line(_record("i" * 16, "ok", error="café"), ensure_ascii=False),  # not ASCII
+    _line(_record("j" * 16, "ok"), separators=(",", ":")),  # compact separators
+    _line(_record("k" * 16, "weird")),  # an unknown status: neither done nor failed
+    _line({k: v for k, v in _record("l" * 16, "ok").items() if k != "schema"}),  # no schema: schema 0
+])
+#: a whole last object without its newline (a record: only a line that is not JSON is a torn one)
+LAST = _line(_record("m" * 16, "ok")).rstrip("\n")
+
+
+@pytest.mark.parametrize("block", [64, 333, 4096, scan_module.BLOCK_BYTES])
+def test_scan_matches_reading_every_record(tmp_path, monkeypatch, block):
+    path = tmp_path / "results.jsonl"
+    path.write_text(MIXED * 3 + LAST)
+    monkeypatch.setattr(scan_module, "BLOCK_BYTES", block)
+    done, failed, statuses = _reference(path)
+    found = scan(path)
+    assert found.done == done == {"a" * 16, "b" * 16, "c" * 16, "e" * 16, "f" * 16, "g" * 16, 'h"quoted', "12345",
+                                  "i" * 16, "j" * 16, "l" * 16, "m" * 16}
+    assert found.failed == failed == {"d" * 16, "e" * 16}
+    assert found.statuses == statuses
+    assert found.records == 3 * 17 + 1
+
+
+def test_plain_records_take_the_fast_path(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(_line(_record(f"{i:016x}", "ok" if i % 3 else "failed")) for i in range(5000)))
+    found = scan(path)
+    assert found.records == 5000 and found.statuses == Counter({"ok": 3333, "failed": 1667})
+    assert found.done == {f"{i:016x}" for i in range(5000) if i % 3}
+    assert found.parsed <= 2  # the first line only, which the reader always parses (plus one per block)
+
+
+def test_a_torn_last_line_is_left_out_with_a_warning(tmp_path, capsys):
+    path = tmp_path / "results.jsonl"
+    path.write_text(_line(_record("a" * 16, "ok")) + '{"schema": 2, "cell_id": "bbbb", "enc')
+    found = scan(path)
+    assert (found.done, found.records) == ({"a" * 16}, 1)
+    assert "results.jsonl:2: torn last line" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_an_empty_scan(tmp_path):
+    found = scan(tmp_path / "results.jsonl")
+    assert (found.done, found.failed, found.records) == (set(), set(), 0)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'["a", "list"]\n', r"results.jsonl:3 is not a transfer-bench record"),
+    (b'{"some": "other tool"}\n', r"results.jsonl:3 is not a transfer-bench record"),
+    (b'{"schema": 99, "encoder": "e", "status": "ok"}\n', r"results.jsonl:3 has record schema 99, newer than this"),
+    (b'{"schema": "2", "encoder": "e", "status": "ok"}\n', r"has a record schema '2' that is not a number"),
+    (b'{"encoder": "\xff\xfe", "status": "ok"}\n', r"results.jsonl:3 is not valid JSONL \(not UTF-8\)"),
+    (b'{"broken\n', r"results.jsonl:3 is not valid JSONL"),
+    (b'{"x": "' + b"a" * (17 * 2**20) + b'"}\n', r"results.jsonl:3 is longer than 16 MiB"),
+    (b'{"x": "' + b"a" * (17 * 2**20), r"results.jsonl:3 is longer than 16 MiB"),  # torn, and too long
+    (_line(_record("z" * 16, "ok", schema=3)).encode(), r"results.jsonl:3 has record schema 3, newer"),
+])
+@pytest.mark.parametrize("block", [50, scan_module.BLOCK_BYTES])
+def test_foreign_lines_are_the_same_one_line_errors(tmp_path, monkeypatch, data, message, block):
+    path = tmp_path / "results.jsonl"
+    good = _line(_record("a" * 16, "ok")).encode()
+    path.write_bytes(good * 2 + data + good)
+    monkeypatch.setattr(scan_module, "BLOCK_BYTES", block)
+    with pytest.raises(UserError, match=message) as err:
+        scan(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match=message):
+        ResultsFile(path).load()
+
+
+def test_the_run_folder_resumes_from_the_scan(tmp_path):
+    from bench.run.folder import RunFolder
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.jsonl").write_text(MIXED + LAST)
+    folder = RunFolder(out, plugins=None)
+    assert folder.done_ids() == ResultsFile(Path(out / "results.jsonl")).done_ids()
+    assert folder.scan().failed == {"d" * 16, "e" * 16}
+
+
+def test_lines_the_fast_path_cannot_read_go_through_json(tmp_path):
+    """In a block whose lines each hold one ``cell_id`` and one ``status`` key, a line with another
+    key order is still read fast; one with no schema or an escaped quote is parsed as JSON."""
+    path = tmp_path / "results.jsonl"
+    plain = [_line(_record(f"{i:016x}", "ok")) for i in range(4)]
+    odd = [_line(_record("f" * 16, "failed"), sort_keys=False),  # fast: status before schema
+           _line({k: v for k, v in _record("l" * 16, "ok").items() if k != "schema"}),  # parsed: no schema
+           _line(_record('h"quoted', "ok")),  # parsed: an escape in the id
+           _line(_record("s" * 16, "ok", seed=1, error='a "quoted" error'))]  # fast: escapes elsewhere
+    path.write_text("".join(plain[:2] + odd + plain[2:]))
+    done, failed, statuses = _reference(path)
+    found = scan(path)
+    assert (found.done, found.failed, found.statuses) == (done, failed, statuses)
+    assert found.failed == {"f" * 16} and 'h"quoted' in found.done
+    assert found.parsed == 1 + 2  # the first line (the reader's block boundary) and the two odd ones
