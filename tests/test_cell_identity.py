@@ -43,7 +43,8 @@ def test_identical_rerun_skips_every_cell_and_records_carry_the_identity(tmp_pat
     probe = next(r for r in recs if r["strategy"] == "linear-probe")
     summary = probe["config_summary"]
     # every option value, not only the changed ones (config_id stays the human label)
-    assert summary["option.C"] == 100.0 and summary["option.max_iter"] == 2000 and probe["config_id"] == "default"
+    assert summary["option.C"] == "auto" and summary["option.engine"] == "direct"
+    assert summary["option.max_iter"] == 2000 and probe["config_id"] == "default"
     assert summary["protocol"] == results.PROTOCOL_VERSION == 3
     assert summary["encoder.input_size"] == 16 and summary["encoder.weights"] == "seed-1234"
     assert len(summary["encoder.fingerprint"]) == results.SUMMARY_DIGITS

@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from bench.adaptation import wants_zero_shot_head, zero_shot_head
+from bench.errors import UserError
 from bench.probe import FeatureScale, fit_logistic_info, l2_normalise
 from bench.strategies import FitContext, Fitted
+from bench_plugins.strategies.linear_probe import resolve_C
 
 
 def fit_logistic_prior(x: Any, y: Any, prior: Any, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,10 +45,11 @@ class LinearProbe:
     def fit(self, ctx: FitContext) -> Fitted:
         raw = ctx.features(ctx.labelled)
         y = np.asarray(ctx.labelled.labels)
-        C = float(ctx.config["C"])
         info: dict[str, Any] = {}
         prior = None
-        if wants_zero_shot_head(ctx.config):
+        zero_shot = wants_zero_shot_head(ctx.config)
+        C = resolve_C(ctx.config["C"], len(y), len(ctx.classes), zero_shot)
+        if zero_shot:
             text_emb, zinfo = zero_shot_head(ctx)
             prior = zinfo["logit_scale"] * text_emb  # features are unit-norm: logits = scale * cosine
             info.update(head_init="zero-shot", zero_shot_templates=zinfo["templates"])
@@ -65,11 +68,20 @@ class LinearProbe:
             only = int(y[0])
             return Fitted(predict=lambda split: np.full(len(split), only), trainable_params=0, total_params=0,
                           info=info)
-        clf, fit_info = fit_logistic_info(x, y, C, int(ctx.config["max_iter"]), ctx.seed)
+        engine = ctx.config.get("engine", "direct")
+        if engine not in ("direct", "sklearn"):
+            raise UserError(f"linear-probe engine={engine!r} is not direct or sklearn; use --set engine=direct "
+                            f"(the default: the same objective without scikit-learn's overhead) or engine=sklearn")
+        clf, fit_info = fit_logistic_info(x, y, C, int(ctx.config["max_iter"]), ctx.seed, engine=str(engine))
         info.update(fit_info)
         n_params = int(clf.coef_.size + clf.intercept_.size)
+        W_raw, b_raw = scale.fold(clf.coef_, clf.intercept_)  # a query is one product, no scaled copy
+        if W_raw.shape[0] == 1:  # two classes: scikit-learn's one row scores class 1 against class 0
+            W_raw, b_raw = np.vstack([np.zeros_like(W_raw), W_raw]), np.concatenate([[0.0], b_raw])
+        classes = clf.classes_
         return Fitted(
-            predict=lambda split: clf.predict(scale(ctx.features(split))),
+            predict=lambda split: classes[(np.asarray(ctx.features(split), dtype=np.float64) @ W_raw.T + b_raw)
+                                          .argmax(axis=1)],
             trainable_params=n_params,
             total_params=n_params,
             info=info,
