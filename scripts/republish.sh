@@ -24,10 +24,11 @@ for s in "${sections[@]}"; do
             linear-probe,finetune,tent,bn-adapt,dann,cdan,mcc,coral,importance,source-only-features,dann-features,cdan-features,mcc-features,coral-features,importance-features,entropy-features ;;
     stream) run --stream split-mnist5k --strategies finetune,ewc,si,lwf,rehearsal,joint --encoders "$lite" \
                 --budgets 20 --out "$runs/stream" ;;
-    fewshot)
+    fewshot)  # 1-shot in fewshot/, 5-shot in fewshot5/ (a folder each, so the two can run side by side)
         for spec in 5:1:15:600 5:5:15:600; do
-            run --episodes "$spec" --tasks mnist5k --encoders "$lite" --out "$runs/fewshot" \
-                --strategies prototype,knn,linear-probe,protonet,fomaml,reptile,good-embedding --seeds 1
+            dir="$runs/fewshot"; [ "$spec" = 5:5:15:600 ] && dir="$runs/fewshot5"
+            run --episodes "$spec" --tasks mnist5k --encoders "$lite" --out "$dir" --no-contamination \
+                --forgetting off --strategies prototype,knn,linear-probe,protonet,fomaml,reptile,good-embedding --seeds 1
         done ;;
     corr)
         run --tasks mnist5k,digits --encoders "$five" --strategies linear-probe,finetune --budgets 10 --seeds 1 \
@@ -41,8 +42,10 @@ for s in "${sections[@]}"; do
         run --tasks fashion-mnist --strategies scratch --budgets 1,20 --encoders "$lite" --out "$runs/fashion" ;;
     multitask) run --multitask mnist5k,fashion-mnist,digits --strategies equal,uncertainty,gradnorm,pcgrad \
                    --encoders "$lite" --budgets 10 --out "$runs/multitask" ;;
-    publish) bench publish "$runs"/mnist5k "$runs"/da "$runs"/stream "$runs"/fewshot "$runs"/fashion "$runs"/multitask \
-                 --site leaderboard/ ;;
+    publish)  # the validator study's reports (bench tune --study) sit beside the DA records
+        mkdir -p "$runs/da/validator-study" && cp benchmarks/defaults/validator-study/*.json "$runs/da/validator-study/"
+        bench publish "$runs"/mnist5k "$runs"/da "$runs"/stream "$runs"/fewshot "$runs"/fewshot5 "$runs"/fashion \
+            "$runs"/multitask --site leaderboard/ ;;
     *) echo "republish: unknown section '$s' (default mnist5k stream fashion corr da fewshot multitask publish)" >&2
        exit 2 ;;
     esac

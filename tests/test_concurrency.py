@@ -21,8 +21,9 @@ GRID = ["--encoders", "toy-cnn", "--strategies", "sleepy", "--tasks", "toy-blobs
 def test_a_second_run_on_the_same_out_refuses_at_once_naming_the_holder(tmp_path, plugin_site):
     """Guards against the bug the issue found: two runs one second apart on one --out both ran
     every cell (each cell recorded twice). Now the second exits 2 at once with one line naming
-    the first run's pid, and every cell is recorded once."""
-    env = toy_env(plugin_site, tmp_path / "cache", misbehaving_plugin(tmp_path / "plug"), SLEEPY_S="0.6")
+    the first run's pid, and every cell is recorded once. Cells sleep 2 s (12 s in all) so the
+    first run still holds the folder when a slow (loaded) machine has started the second."""
+    env = toy_env(plugin_site, tmp_path / "cache", misbehaving_plugin(tmp_path / "plug"), SLEEPY_S="2.0")
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "bench", "run", *GRID, "--out", str(out)]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
