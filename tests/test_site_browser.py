@@ -176,3 +176,50 @@ def test_figures_flags_rank_intervals_and_default_marks_on_every_page(page, tmp_
     intervals = [td.text for td in drv.find_elements(by.CSS_SELECTOR, "#overall td.rank-interval")]
     assert intervals[-1] == "5"  # the plugin encoder is last in every resample
     print(f"screenshots: {shots}")
+
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "leaderboard"
+
+
+def test_the_published_leaderboard_opens_with_its_figures_flags_rank_intervals_and_default_marks():
+    """leaderboard/ itself, as published: every page opens from file://, each figure loads at 600 px
+    or more with its key covering no plotted point, the index shows rank intervals and a top group,
+    every flag a published record carries is named in the flags legend, and default marks show.
+    Screenshots go to ``BENCH_SCREENSHOTS`` when set."""
+    import json
+
+    if not (PUBLISHED / "index.html").exists():
+        pytest.skip(f"no published site at {PUBLISHED}")
+    from selenium.webdriver.common.by import By as by
+
+    flags = set()
+    for line in (PUBLISHED / "results.jsonl").read_text().splitlines():
+        flags.update(f for f in json.loads(line).get("flags") or [] if not f.startswith("overlap"))
+    dest = os.environ.get("BENCH_SCREENSHOTS")
+    drv = _driver()
+    try:
+        pages = ["index.html", *sorted(p.name for p in PUBLISHED.glob("task-*.html"))]
+        figures_seen = marks_seen = 0
+        for name in pages:
+            drv.get((PUBLISHED / name).as_uri())
+            for img in drv.find_elements(by.CSS_SELECTOR, "img.figure"):
+                assert drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0, name
+                assert drv.execute_script("return arguments[0].getBoundingClientRect().width", img) >= 600, name
+                meta = json.loads(img.get_attribute("data-meta"))
+                covered = [p for p in meta["points"] if _inside(p, meta["legend"])]
+                assert covered == [], f"{name}: the key covers {len(covered)} plotted point(s)"
+                figures_seen += 1
+            marks_seen += len(drv.find_elements(by.CSS_SELECTOR, "summary.default-mark"))
+            if name == "index.html":
+                body = drv.find_element(by.TAG_NAME, "body").text
+                assert "rank interval" in body and drv.find_element(by.ID, "top-group").text.strip()
+                if flags:
+                    legend = drv.find_element(by.ID, "legend").text
+                    missing = sorted(f for f in flags if f not in legend)
+                    assert missing == [], f"flags carried by published records but not in the legend: {missing}"
+            if dest:
+                Path(dest).mkdir(parents=True, exist_ok=True)
+                drv.save_screenshot(str(Path(dest) / f"published-{name[:-5]}.png"))
+        assert figures_seen >= len(pages) and marks_seen > 0
+    finally:
+        drv.quit()
