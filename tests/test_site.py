@@ -109,3 +109,22 @@ def test_publish_shows_continual_results_on_the_index_not_as_task_rows(tmp_path)
     assert len(list(site.glob("task-*.html"))) == 2  # no page for the stream
     for page in site.glob("task-*.html"):
         assert "Continual learning" not in page.read_text(), page.name
+
+
+def test_the_index_orders_charts_classic_first_then_by_plotted_points():
+    """Same-domain before shifted; the task with scratch, linear probe and fine-tune curves first; then
+    the chart with more points; the name breaks ties."""
+    from bench.report.site import _figure_order
+
+    def task(strategies, shifted=False):
+        return {"shifted": shifted, "rows": [{"strategy": s} for s in strategies]}
+
+    def fig(n):
+        return [{"meta": {"points": [[0, 0]] * n}}]
+
+    tasks = {"b-one-point": (task(["finetune"]), fig(1)), "a-one-point": (task(["finetune"]), fig(1)),
+             "fashion": (task(["linear-probe", "finetune"]), fig(25)),
+             "mnist5k": (task(["scratch", "linear-probe", "finetune"]), fig(15)),
+             "x->y": (task(["scratch", "linear-probe", "finetune"], shifted=True), fig(40))}
+    order = sorted(tasks, key=lambda n: _figure_order(n, *tasks[n]))
+    assert order == ["mnist5k", "fashion", "a-one-point", "b-one-point", "x->y"]

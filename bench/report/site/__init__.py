@@ -112,7 +112,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     flagged = board_flags(board)
     notes = [*(f"validation: {p}" for p in found), *(f"warning: {w}" for w in board.get("warnings", [])),
              *(f"skipped {s['encoder']} x {s['strategy']} on {s['task']}: {s['reason']}" for s in board["skipped"])]
-    first = sorted(figures, key=lambda n: (board["tasks"][n]["shifted"], n))  # same-domain (classic chart) first
+    first = sorted(figures, key=lambda n: _figure_order(n, board["tasks"][n], figures[n]))
     index = env.get_template("index.html").render(
         **common, plots=drawn, figures=[(n, figures[n][0]) for n in first if figures[n]],
         overall=pages.overall(summary), n_tasks=len(board["tasks"]), scores=lines,
@@ -136,3 +136,14 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
             legend=legend(f for x in flagged if x["where"] == name for f in x["flags"]))
         (site / pages.task_page(name)).write_text(html, encoding="utf-8")
     return site
+
+
+CLASSIC = frozenset({"scratch", "linear-probe", "finetune"})
+
+
+def _figure_order(name: str, task: dict[str, Any], figures: list[dict[str, Any]]) -> tuple[bool, bool, int, str]:
+    """The index's chart order: same-domain tasks first, those with the classic three curves (scratch,
+    linear probe, fine-tune) before the rest, then the chart with more plotted points, then the name."""
+    classic = CLASSIC <= {r["strategy"] for r in task["rows"]}
+    points = len(figures[0]["meta"]["points"]) if figures else 0
+    return (bool(task["shifted"]), not classic, -points, name)
