@@ -78,3 +78,31 @@ def test_the_published_folder_recomputes_and_a_changed_number_is_named(tmp_path,
     assert "board.tasks.mnist5k.rows[0].budgets.1/class.accuracy.mean: published" in out
     assert "kendall_tau: published 0.123, recomputed" in out
     assert "2 number(s)" in out
+
+
+def test_a_rank_measured_on_an_unpublished_run_and_the_validator_study_recompute_from_the_site(tmp_path, capsys):
+    """rank.json keeps the accuracies it correlated with (``measured``), so its taus recompute where the
+    run it was measured against is not published; the study reports are copied into the site."""
+    from bench.transferability.estimators import measured_rows
+    from tests.test_validator_study import _report
+
+    recs = records()
+    rank = {**_rank(recs), "measured": measured_rows(recs)}
+    run = write_run(tmp_path / "run", [r for r in recs if r["strategy"] != "knn"])  # not all the rank's records
+    (run / "rank.json").write_text(json.dumps(rank))
+    (run / "validator-study").mkdir()
+    (run / "validator-study" / "dann.json").write_text(json.dumps(_report("dann", "a->b", [0.3, 0.6, 0.5],
+                                                                          {"iwv": [0.1, 0.2, 0.3]})))
+    site = tmp_path / "site"
+    assert main(["publish", str(run), "--site", str(site)]) == 0
+    assert len(list((site / "validator-study").glob("*.json"))) == 1
+    assert json.loads((site / "results.json").read_text())["board"]["validator_study"]
+    capsys.readouterr()
+    assert main(["validate", str(site)]) == 0, capsys.readouterr().out
+    # the taus recompute from the published accuracies: reverse the encoders' order and they no longer do
+    published = json.loads((site / "estimators.jsonl").read_text())
+    for m in published["measured"]:
+        m["accuracy"] = 0.0 if m["encoder"] == "enc" else 1.0
+    (site / "estimators.jsonl").write_text(json.dumps(published) + "\n")
+    assert main(["validate", str(site)]) == 1
+    assert "kendall_tau: published" in capsys.readouterr().out

@@ -110,15 +110,18 @@ def score(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     return rows, budget.label
 
 
-def correlations(rows: list[dict[str, Any]], run_dir: str) -> list[dict[str, Any]]:
+def correlations(rows: list[dict[str, Any]], run_dir: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The correlations against ``run_dir``'s records, and the mean accuracies they used (published in
+    ``rank.json``, so `bench validate` recomputes the correlations from the published files alone)."""
     from bench.run.records import ResultsFile
-    from bench.transferability.estimators import correlate
+    from bench.transferability.estimators import correlate, measured_rows
 
     path = Path(run_dir) / "results.jsonl"
     if not path.exists():
         raise UserError(f"--against {run_dir!r}: no results found at '{path}'; give a folder `bench run --out` wrote")
     scores = {(r["encoder"], r["task"]): {e: r[e] for e in COLUMNS} for r in rows}
-    return correlate(scores, ResultsFile(path).load())
+    records = ResultsFile(path).load()
+    return correlate(scores, records), measured_rows(records)
 
 
 def save(result: dict[str, Any], run_dir: str) -> Path:
@@ -143,9 +146,9 @@ def cmd_rank(args: argparse.Namespace) -> int:
     if not isinstance(args.seeds, int) or args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer, not {args.seeds!r}")
     rows, budget = score(args)
-    corr = correlations(rows, args.against) if args.against else None
+    corr, measured = correlations(rows, args.against) if args.against else (None, None)
     result = {"budget": budget, "seeds": args.seeds, "scores": rows,
-              **({"correlations": corr} if corr is not None else {})}
+              **({"correlations": corr, "measured": measured} if corr is not None else {})}
     if corr is not None:
         save(result, args.against)
     if args.json:

@@ -49,16 +49,25 @@ def _diff(a: Any, b: Any, where: str, out: list[str]) -> None:
 
 
 def _correlations(estimators: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each published estimator result's correlations, recomputed from its scores and the records of
-    the run it was measured against (``provenance.source`` is that run's folder name)."""
-    from bench.transferability.estimators import correlate
+    """Each published estimator result's correlations, recomputed from its scores and the accuracies
+    published with them (``measured``), or else the records of the run it was measured against
+    (``provenance.source`` is that run's folder name)."""
+    from bench.transferability.estimators import correlate, correlate_measured
 
     out = []
     for rank in estimators:
         cols = [k for k in ("logme", "leep", "nce", "hscore", "knn") if any(k in s for s in rank.get("scores", []))]
         scores = {(s["encoder"], s["task"]): {c: s.get(c) for c in cols} for s in rank.get("scores", [])}
-        own = [r for r in records if (r.get("provenance") or {}).get("source") == rank.get("run")]
-        out.append({**rank, "correlations": correlate(scores, own) if scores else rank["correlations"]})
+        if not scores:
+            out.append(rank)
+        elif isinstance(rank.get("measured"), list):  # the accuracies bench rank used, published beside them
+            measured: dict[tuple[str, str, str], dict[str, float]] = {}
+            for m in rank["measured"]:
+                measured.setdefault((m["task"], m["strategy"], m["budget"]), {})[m["encoder"]] = float(m["accuracy"])
+            out.append({**rank, "correlations": correlate_measured(scores, measured)})
+        else:
+            own = [r for r in records if (r.get("provenance") or {}).get("source") == rank.get("run")]
+            out.append({**rank, "correlations": correlate(scores, own)})
     return out
 
 

@@ -215,12 +215,25 @@ def measured_accuracy(records: list[dict[str, Any]]) -> dict[tuple[str, str, str
     return {k: {e: float(np.mean(v)) for e, v in by_enc.items()} for k, by_enc in acc.items()}
 
 
+def measured_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`measured_accuracy` as plain rows (``task, strategy, budget, encoder, accuracy``): what
+    ``rank.json`` publishes beside the scores, so the correlations recompute without the run's records."""
+    return [{"task": t, "strategy": s, "budget": b, "encoder": e, "accuracy": a}
+            for (t, s, b), by_enc in sorted(measured_accuracy(records).items()) for e, a in sorted(by_enc.items())]
+
+
 def correlate(scores: Mapping[tuple[str, str], Mapping[str, float | None]], records: list[dict[str, Any]]
               ) -> list[dict[str, Any]]:
     """One row per (task, strategy, budget, estimator) of a run: the rank correlation, across the
     encoders both scored and measured, of ``scores[(encoder, task)][estimator]`` with accuracy."""
+    return correlate_measured(scores, measured_accuracy(records))
+
+
+def correlate_measured(scores: Mapping[tuple[str, str], Mapping[str, float | None]],
+                       measured: Mapping[tuple[str, str, str], Mapping[str, float]]) -> list[dict[str, Any]]:
+    """:func:`correlate` from mean accuracies per (task, strategy, budget) by encoder."""
     rows = []
-    for (task, strategy, budget), by_encoder in sorted(measured_accuracy(records).items()):
+    for (task, strategy, budget), by_encoder in sorted(measured.items()):
         for est in ESTIMATORS:
             est_scores = {e: s.get(est) for (e, t), s in scores.items() if t == task}
             corr = rank_correlation(est_scores, by_encoder)

@@ -90,6 +90,7 @@ def publish(dirs: Iterable[str | Path], site: Path, allow_invalid: bool = False,
     _write_jsonl(site / RESULTS_FILE, records)
     _write_jsonl(site / EPISODES_FILE, runs.episodes)
     _write_jsonl(site / ESTIMATORS_FILE, runs.estimators)
+    _copy_study_reports(runs, site)
     (site / "results.json").write_text(json.dumps(
         {"version": __version__, "board": board, "ranking": summary, "validation": found},
         indent=1, sort_keys=True, default=str), encoding="utf-8")
@@ -147,3 +148,21 @@ def _figure_order(name: str, task: dict[str, Any], figures: list[dict[str, Any]]
     classic = CLASSIC <= {r["strategy"] for r in task["rows"]}
     points = len(figures[0]["meta"]["points"]) if figures else 0
     return (bool(task["shifted"]), not classic, -points, name)
+
+
+def _copy_study_reports(runs: Any, site: Path) -> None:
+    """The validator study's reports (``validator-study/*.json`` of the run folders) into the site's own
+    ``validator-study/``, so `bench validate SITE` rebuilds the study table from the published files."""
+    from bench.report.validator_study import STUDY_DIR, load_reports
+
+    reports = load_reports(runs)
+    target = site / STUDY_DIR
+    if target.exists():
+        for old in target.glob("*.json"):
+            old.unlink()
+    if reports:
+        target.mkdir(exist_ok=True)
+        for i, report in enumerate(reports):
+            name = f"{i:03d}-{report.get('strategy', 'grid')}-{str(report.get('task', '')).replace('>', '')}"
+            safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+            (target / f"{safe}.json").write_text(json.dumps(report, indent=1, sort_keys=True), encoding="utf-8")
