@@ -44,8 +44,10 @@ for s in "${sections[@]}"; do
                    --encoders "$lite" --budgets 10 --out "$runs/multitask" ;;
     publish)  # the validator study's reports (bench tune --study) sit beside the DA records
         mkdir -p "$runs/da/validator-study" && cp benchmarks/defaults/validator-study/*.json "$runs/da/validator-study/"
+        cp leaderboard/README.md "$runs/README.leaderboard.md" && rm -rf leaderboard  # no stale pages of gone tasks
         bench publish "$runs"/mnist5k "$runs"/da "$runs"/stream "$runs"/fewshot "$runs"/fewshot5 "$runs"/fashion \
-            "$runs"/multitask --site leaderboard/ ;;
+            "$runs"/multitask --site leaderboard/
+        cp "$runs/README.leaderboard.md" leaderboard/README.md ;;
     *) echo "republish: unknown section '$s' (default mnist5k stream fashion corr da fewshot multitask publish)" >&2
        exit 2 ;;
     esac
