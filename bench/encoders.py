@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +199,9 @@ def encode(
 
     On CUDA (bench.accel): channels_last for CNNs, autocast at ``--precision``, images decoded by
     ``workers`` DataLoader processes (default :func:`loader_workers`) into pinned memory, and an
-    out-of-memory batch redone in halves (the smaller size kept for the rest of the pass)."""
+    out-of-memory batch redone in halves (the smaller size kept for the rest of the pass). On the
+    CPU each batch runs on one torch thread, as many batches at once as the process has threads
+    (:func:`_cpu_batches`), so the features do not depend on the core count."""
     module = module if module is not None else encoder.module
     was_training = module.training
     module.eval()
@@ -218,22 +220,75 @@ def encode(
                 out.append(module(to_device(x[start : start + size], device, channels_last)).float().cpu().numpy())
         return out
 
-    # filled batch by batch: the pass holds one batch of images and the features, never every image
+    # filled batch by batch: the pass holds a few batches of images and the features, never every image
     feats = np.zeros((0, encoder.feature_dim), dtype=np.float32)
-    size, done = batch_size, 0
+    done = 0
+
+    def put(parts: list[np.ndarray]) -> None:
+        nonlocal feats, done
+        for part in parts:
+            if done == 0:
+                feats = np.empty((n, *part.shape[1:]), dtype=np.float32)
+            feats[done : done + len(part)] = part
+            done += len(part)
+
     try:
-        for x in batches:
-            parts, size = with_oom_backoff(lambda s: forward(x, s), size, "encode")  # noqa: B023
-            for part in parts:
-                if done == 0:
-                    feats = np.empty((n, *part.shape[1:]), dtype=np.float32)
-                feats[done : done + len(part)] = part
-                done += len(part)
-            if progress is not None:
-                progress(len(x))
+        if device.startswith("cuda") or workers > 0:
+            size = batch_size
+            for x in batches:
+                parts, size = with_oom_backoff(lambda s: forward(x, s), size, "encode")  # noqa: B023
+                put(parts)
+                if progress is not None:
+                    progress(len(x))
+        else:
+            for parts, count in _cpu_batches(dataset, forward, batch_size):
+                put(parts)
+                if progress is not None:
+                    progress(count)
     finally:
         module.train(was_training)
     return feats
+
+
+def _cpu_batches(dataset: _Batches, forward: Callable[[torch.Tensor, int], list[np.ndarray]],
+                 batch_size: int) -> Iterator[tuple[list[np.ndarray], int]]:
+    """The CPU encode pass: each batch preprocessed and run by ONE torch thread, as many batches at
+    once as the process has torch threads, results in order.
+
+    Why: a multi-threaded forward splits its float sums by thread count, so its features differ in
+    the last bits from one core count to the next on some CPUs (a Lite0 forward differs by up to
+    2e-6 between 1 and 2 threads on this project's Xeon VMs, contiguous and channels_last), and a
+    cell's record must not depend on the machine's cores. A batch computed by one thread gives the
+    same bits whatever the number of batches in flight; across batches the cores still all work
+    (a Lite0 pass at 64 px, 2 cores: 1.84 s with two 1-thread batches in flight against 2.11 s
+    with one 2-thread forward, tests/test_cell_threads.py)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    before = torch.get_num_threads()
+    lanes = max(1, before)
+
+    def one(i: int) -> tuple[list[np.ndarray], int]:
+        torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
+        with torch.no_grad():  # grad mode and autocast are thread-local too
+            x = dataset[i]
+            return forward(x, batch_size), len(x)
+
+    torch.set_num_threads(1)
+    try:
+        if lanes == 1:
+            for i in range(len(dataset)):
+                yield one(i)
+            return
+        with ThreadPoolExecutor(lanes, thread_name_prefix="encode") as pool:
+            pending: list[Future[tuple[list[np.ndarray], int]]] = []
+            for i in range(len(dataset)):
+                pending.append(pool.submit(one, i))
+                if len(pending) >= 2 * lanes:  # a bounded window: memory stays a few batches
+                    yield pending.pop(0).result()
+            for future in pending:
+                yield future.result()
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_patch_multiple(encoder: str, size: int, patch: int | None) -> None:

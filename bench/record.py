@@ -13,8 +13,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 #: A cell's outcome: ``skipped`` cells were planned and not run (their reason is ``error``).
 Status = Literal["ok", "failed", "skipped"]
-#: Records of ``bench run --stream`` say so; grid records carry no ``record_type``.
-RecordType = Literal["stream"]
+#: Records of ``bench run --stream`` and ``bench multitask`` say so; grid records carry no ``record_type``.
+RecordType = Literal["stream", "multitask"]
 
 
 class Metrics(TypedDict, total=False):
@@ -34,12 +34,19 @@ class Metrics(TypedDict, total=False):
     source_only_accuracy: float
     source_only_target_accuracy: float
     paired_gain: float
+    # domain adaptation: the label-free collapse guard on the unlabelled target pool
+    target_pred_hist: list[int]
+    target_effective_classes: float
     # continual streams: GEM metrics and the accuracy matrix
     acc: float
     bwt: float
     fwt: float | None
     R: list[list[float]]
     baseline: list[float]
+    # multi-task records: the gain over each task's single-task cell, and per task its scores
+    delta_m: float
+    mean_gain: float
+    tasks: dict[str, dict[str, Any]]
 
 
 class Record(TypedDict):
@@ -79,4 +86,5 @@ class Record(TypedDict):
     device_info: NotRequired[dict[str, Any]]
     forgetting: NotRequired[dict[str, Any]]
     manifest_sha256: NotRequired[str]
-    n_labelled: NotRequired[int]
+    n_labelled: NotRequired[int | list[int]]  # a list on multi-task records: one per task
+    multitask: NotRequired[dict[str, Any]]

@@ -27,8 +27,9 @@ def resolve_device(device: str) -> str:
 #: sums depend on it (the backward pass splits its reductions by thread): the same fine-tune cell
 #: scored 65.9% with 2 threads and 50.6% with 1. Fixed, a cell's record no longer depends on the
 #: machine's cores or the executor (Ray's workers run 1 thread); parallelism across cells comes from
-#: ``--jobs``. Encoding (forward passes only) keeps the machine's threads: its output is bitwise the
-#: same at any thread count (tests/test_cell_threads.py checks both facts).
+#: ``--jobs``. Encoding outside cells uses every core without depending on their number: each batch
+#: runs on one thread, several batches at once (bench.encoders._cpu_batches); a multi-threaded
+#: forward is NOT bitwise the same at 1 and 2 threads on every CPU (tests/test_cell_threads.py).
 CELL_THREADS = 1
 
 

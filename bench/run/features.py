@@ -28,7 +28,9 @@ from bench.tasks import Split
 #: v2: entries are ``.npz`` files holding the array and its SHA-256 (v1: bare ``.npy``, no checksum).
 #: v3: the key also names how the features were computed (protocol, device kind, precision): a
 #: protocol-3 CPU pass is channels_last, and its floats differ from a protocol-2 entry's.
-CACHE_FORMAT = "features-v3"
+#: v4: a CPU pass runs each batch on one torch thread (bench.encoders._cpu_batches); a v3 entry
+#: made with several threads can differ from it in the last bits on some CPUs.
+CACHE_FORMAT = "features-v4"
 
 
 def checksum(feats: np.ndarray) -> str:
