@@ -144,3 +144,33 @@ def test_lines_the_fast_path_cannot_read_go_through_json(tmp_path):
     assert (found.done, found.failed, found.statuses) == (done, failed, statuses)
     assert found.failed == {"f" * 16} and 'h"quoted' in found.done
     assert found.parsed == 1 + 2  # the first line (the reader's block boundary) and the two odd ones
+
+
+def test_a_block_at_a_time_gives_what_one_record_at_a_time_gives():
+    """Scan.add_many (the fast path's) against Scan.add in order: retries, failures, empty ids, repeats."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        pairs = [(rng.choice(["a", "b", "c", ""]), rng.choice(["ok", "skipped", "failed", "weird"]))
+                 for _ in range(rng.randint(0, 12))]
+        cut = rng.randint(0, len(pairs))
+        one, many = scan_module.Scan(failed={"a"}), scan_module.Scan(failed={"a"})
+        for cell_id, status in pairs:
+            one.add(cell_id, status)
+        for part in (pairs[:cut], pairs[cut:]):
+            many.add_many([c for c, _ in part], [s for _, s in part])
+        assert (many.done, many.failed, many.statuses) == (one.done, one.failed, one.statuses), pairs
+
+
+@pytest.mark.parametrize("last", ["ok", "failed"])
+def test_a_parsed_line_between_fast_ones_keeps_the_order_of_a_cells_records(tmp_path, last):
+    no_schema = {k: v for k, v in _record("a" * 16, "ok").items() if k != "schema"}  # parsed as JSON
+    lines = [_line(_record("a" * 16, "failed")), _line(no_schema), _line(_record("a" * 16, last)),
+             _line(no_schema | {"status": "failed"})]
+    path = tmp_path / "results.jsonl"
+    path.write_text(_line(_record("z" * 16, "ok")) + "".join(lines[:3] if last == "failed" else lines))
+    found = scan(path)
+    assert found.parsed == (2 if last == "failed" else 3)  # the first line, and the lines without a schema
+    assert (found.done, found.failed) == ({"z" * 16, "a" * 16}, {"a" * 16})
+    assert (found.done, found.failed, found.statuses) == _reference(path)

@@ -9,8 +9,10 @@ Parsing every line as JSON is what made resume slow (about 14 s per million reco
 read the fast way when it is plain: ASCII, one JSON object, and its block holds exactly one
 ``"cell_id": "`` and one ``"status": "`` per line (so neither can be a nested key of another
 field); then only the values of ``cell_id`` and ``status`` are cut out, and ``encoder`` and an
-integer ``schema`` are checked to be there. Any other line (blank, escaped quotes, another
-layout, a nested ``status``, a newer schema, a torn last line) goes through
+integer ``schema`` are checked to be there. Where the writer's sorted keys put them (``budget``
+then ``cell_id`` first; ``schema``, ``seed``, ``status`` in a row) two anchored matches find them,
+else a search does; the values of a block go into the sets together. Any other line (blank,
+escaped quotes, a nested ``status``, a newer schema, a torn last line) goes through
 :meth:`~bench.run.records.ResultsFile.parse`, with its checks and one-line errors; a JSON syntax
 error inside an otherwise plain line is not looked for (``bench leaderboard`` reads every line).
 """
@@ -35,6 +37,12 @@ SCHEMA = b'"schema": '
 _STRING = re.compile(rb'([^"\\]*)"')
 _INTEGER = re.compile(rb"(0|[1-9][0-9]*)[,}]")
 FINISHED = ("ok", "skipped")
+_FINISHED = frozenset(FINISHED)  # for a set test (a parsed status may be unhashable: FINISHED is a tuple)
+#: the schema numbers the fast path reads (newer ones go to JSON, whose error names the line)
+_SCHEMAS = frozenset(str(n).encode() for n in range(SCHEMA_VERSION + 1))
+#: where sorted keys put them: the first two keys, and schema, seed, status in a row
+_HEAD = re.compile(rb'\{"budget": "[^"\\]*", "cell_id": "([^"\\]*)"')
+_TAIL = re.compile(rb'"schema": (0|[1-9][0-9]*), "seed": -?[0-9]+, "status": "([^"\\]*)"')
 
 
 @dataclass
@@ -72,40 +80,62 @@ class Scan:
             self.parsed += 1
             self.add(rec.get("cell_id"), rec.get("status"))
 
+    def add_many(self, cell_ids: list[str], statuses: list[str]) -> None:
+        """:meth:`add` of each ``(cell_ids[i], statuses[i])`` in order, done with whole sets at a time."""
+        self.statuses.update(statuses)
+        if _FINISHED.issuperset(statuses):
+            self.done.update(cell_ids)
+            self.failed.difference_update(cell_ids)
+        else:
+            self.done.update(c for c, s in zip(cell_ids, statuses) if s in _FINISHED)
+            last = dict(zip(cell_ids, statuses))  # a cell's latest state in this run of records
+            self.failed.difference_update(c for c, s in last.items() if s != "failed")
+            self.failed.update(c for c, s in last.items() if s == "failed")
+        self.done.discard("")  # an empty id is no id (:meth:`add`)
+        self.failed.discard("")
+
     def add_block(self, results: ResultsFile, data: bytes, start: int, end: int, lineno: int) -> int:
         """The lines of ``data[start:end]`` (whole lines, after line ``lineno``); returns the last line's number."""
-        n = data.count(b"\n", start, end)
-        if not (data.isascii() and data.count(CELL_ID, start, end) == n and data.count(STATUS, start, end) == n):
+        if not data.isascii():
             return self.add_lines(results, data, start, end, lineno)
-        found: list[tuple[Any, ...]] = []  # (cell_id, status) read fast, or (lineno, start, end) to parse
-        match_string, match_integer = _STRING.match, _INTEGER.match
-        pos = start
-        for _ in range(n):
-            nl = data.index(b"\n", pos)
+        keys = data.count(CELL_ID, start, end)
+        if keys != data.count(STATUS, start, end):  # not one of each per line
+            return self.add_lines(results, data, start, end, lineno)
+        ids: list[bytes] = []
+        states: list[bytes] = []
+        odd: list[tuple[int, int, int, int]] = []  # (fast lines before it, lineno, start, end): lines to parse
+        head, tail, index, find, rfind = _HEAD.match, _TAIL.match, data.index, data.find, data.rfind
+        first, pos = lineno, start
+        while pos < end:
+            nl = index(b"\n", pos)
             lineno += 1
-            c = data.find(CELL_ID, pos, nl)
-            s = data.rfind(STATUS, pos, nl)  # from the end: status is among the last keys in sorted order
-            if c < 0 or s < 0:  # a line without one, so another has two: the counts cannot be trusted
-                return self.add_lines(results, data, start, end, lineno - len(found) - 1)
-            k = data.rfind(SCHEMA, pos, s)  # just before status in sorted order
-            k = k if k >= 0 else data.find(SCHEMA, s, nl)
-            e = data.rfind(ENCODER, pos, k) if k >= 0 else -1  # a few fields before schema in sorted order
-            e = e if e >= 0 else data.find(ENCODER, pos, nl)
-            cid = match_string(data, c + len(CELL_ID), nl)
-            st = match_string(data, s + len(STATUS), nl)
-            schema = match_integer(data, k + len(SCHEMA), nl) if k >= 0 else None
-            if (cid is None or st is None or schema is None or e < 0 or data[pos] != 0x7B or data[nl - 1] != 0x7D
-                    or int(schema.group(1)) > SCHEMA_VERSION):
-                found.append((lineno, pos, nl + 1))
+            k = rfind(SCHEMA, pos, nl)
+            h = head(data, pos, nl)
+            t = tail(data, k, nl) if h is not None and k >= 0 else None
+            if t is not None:  # the writer's layout (sorted keys): both keys sit where it puts them
+                cid, st, schema = h.group(1), t.group(2), t.group(1)  # type: ignore[union-attr]
             else:
-                found.append((cid.group(1).decode(), st.group(1).decode()))
+                found = _find_keys(data, pos, nl)
+                if found is None:  # a line without one key, so another has two: the counts cannot be trusted
+                    return self.add_lines(results, data, start, end, first)
+                cid, st, schema = found
+            if cid is None or st is None or schema not in _SCHEMAS or data[nl - 1] != 0x7D or find(
+                    ENCODER, pos, nl) < 0:
+                odd.append((len(ids), lineno, pos, nl + 1))
+            else:
+                ids.append(cid)
+                states.append(st)
             pos = nl + 1
-        add, add_parsed = self.add, self.add_parsed
-        for item in found:
-            if len(item) == 2:
-                add(*item)
-            else:
-                add_parsed(results, item[0], data[item[1]:item[2]])
+        if lineno - first != keys:  # some line holds two of a key and another none
+            return self.add_lines(results, data, start, end, first)
+        cell_ids = b"\n".join(ids).decode().split("\n") if ids else []  # one decode per block, not per line
+        statuses = b"\n".join(states).decode().split("\n") if states else []
+        at = 0
+        for before, line, a, b in odd:  # in file order: a parsed line may retry or fail a cell read before it
+            self.add_many(cell_ids[at:before], statuses[at:before])
+            self.add_parsed(results, line, data[a:b])
+            at = before
+        self.add_many(cell_ids[at:], statuses[at:])
         return lineno
 
     def add_lines(self, results: ResultsFile, data: bytes, start: int, end: int, lineno: int) -> int:
@@ -116,6 +146,22 @@ class Scan:
             self.add_parsed(results, lineno, data[start:nl + 1])
             start = nl + 1
         return lineno
+
+
+def _find_keys(data: bytes, pos: int, nl: int) -> tuple[bytes | None, bytes | None, bytes | None] | None:
+    """(cell_id, status, schema) of the line ``data[pos:nl]`` in any key order, None where a value is not
+    plain (or the line is not an object); None if the line lacks ``cell_id`` or ``status``."""
+    c = data.find(CELL_ID, pos, nl)
+    s = data.rfind(STATUS, pos, nl)
+    if c < 0 or s < 0:
+        return None
+    k = data.rfind(SCHEMA, pos, s)  # just before status in sorted order
+    k = k if k >= 0 else data.find(SCHEMA, s, nl)
+    cid = _STRING.match(data, c + len(CELL_ID), nl)
+    st = _STRING.match(data, s + len(STATUS), nl)
+    schema = _INTEGER.match(data, k + len(SCHEMA), nl) if k >= 0 else None
+    return (cid.group(1) if cid is not None and data[pos] == 0x7B else None, st.group(1) if st is not None else None,
+            schema.group(1) if schema is not None else None)
 
 
 def scan(path: Path | str) -> Scan:
@@ -145,3 +191,4 @@ def scan(path: Path | str) -> Scan:
     if carry:
         out.add_parsed(results, lineno + 1, carry, complete=False)
     return out
+
