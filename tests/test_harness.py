@@ -101,6 +101,42 @@ def test_resume_runs_only_missing_cells(tmp_path, plugins):
     assert Runner(cfg, plugins).run() == []  # nothing left
 
 
+@pytest.mark.parametrize("retry_failed", [False, True])
+def test_a_resume_scanned_in_a_process_runs_what_the_serial_scan_runs(tmp_path, plugins, monkeypatch, retry_failed):
+    """Above the size threshold the scan runs beside planning (bench.run.scan.ScanJob): the same cells run,
+    and a skipped (incompatible) cell that is already recorded is not recorded again."""
+    import shutil
+
+    import bench.run.scan as scan_module
+    from bench.run.folder import RunFolder
+
+    cfg = toy_config(tmp_path, encoders=["toy-cnn", "pixels"], strategies=["toy-centroid", "finetune"])
+    first = Runner(cfg, plugins).run()
+    assert {r["status"] for r in first} == {"ok", "skipped"}  # pixels cannot be fine-tuned
+    path = tmp_path / "run/results.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[0]["status"] == "skipped" and records[-4]["status"] == "ok"
+    records[-4].update(status="failed", error="boom")  # one cell to retry
+    # one skip record lost and three cells never finished
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records[1:-3]))
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    jobs = []
+    start = RunFolder.start_scan
+    monkeypatch.setattr(RunFolder, "start_scan", lambda self: jobs.append(start(self)) or jobs[-1])
+
+    def rerun(out, background_bytes):
+        monkeypatch.setattr(scan_module, "BACKGROUND_BYTES", background_bytes)
+        again = Runner(toy_config(tmp_path, out=tmp_path / out, encoders=cfg.encoders, strategies=cfg.strategies,
+                                  retry_failed=retry_failed), plugins).run()
+        return sorted((r["cell_id"], r["status"]) for r in again)
+
+    serial, background = rerun("run", 2**40), rerun("copy", 0)
+    assert [job.background for job in jobs] == [False, True]
+    expected = [(records[-4]["cell_id"], "ok")] + ([] if retry_failed else [
+        (records[0]["cell_id"], "skipped"), *((r["cell_id"], "ok") for r in records[-3:])])
+    assert serial == background == sorted(expected)
+
+
 def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path, plugins):
     seen = []
 

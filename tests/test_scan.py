@@ -174,3 +174,110 @@ def test_a_parsed_line_between_fast_ones_keeps_the_order_of_a_cells_records(tmp_
     assert found.parsed == (2 if last == "failed" else 3)  # the first line, and the lines without a schema
     assert (found.done, found.failed) == ({"z" * 16, "a" * 16}, {"a" * 16})
     assert (found.done, found.failed, found.statuses) == _reference(path)
+
+
+TORN = '{"schema": 2, "cell_id": "bbbb", "enc'  # an interrupted append
+PLAIN = 30_000  # records of about 400 bytes: more than one block, the first read fast
+
+
+def _mixed_file(path, extra=""):
+    plain = [_line(_record(f"{i:016x}", ("ok", "failed", "skipped")[i % 3])) for i in range(PLAIN)]
+    path.write_text("".join(plain + [MIXED * 2, extra] + plain[:100] + [TORN]))
+    return path
+
+
+@pytest.mark.parametrize("extra", ["", _line(_record("x\0y", "ok"))])  # an id holding the separator of the packing
+def test_the_scan_in_a_process_gives_the_sets_of_the_scan_here(tmp_path, capfd, extra):
+    """ok, failed and skipped records, a retried cell, foreign lines, and a torn last line."""
+    path = _mixed_file(tmp_path / "results.jsonl", extra)
+    here = scan(path)
+    with scan_module.ScanJob(path, background_bytes=0) as job:
+        assert job.background
+        found = job.result()
+    assert (found.done, found.failed, found.statuses, found.parsed) == (here.done, here.failed, here.statuses,
+                                                                        here.parsed)
+    assert found.failed == {f"{i:016x}" for i in range(PLAIN) if i % 3 == 1} | {"d" * 16, "e" * 16}
+    assert len(found.done) == PLAIN * 2 // 3 + 11 + bool(extra)
+    assert found.records == PLAIN + 2 * 17 + bool(extra) + 100  # the torn line left out
+    assert 0 < found.parsed < 10_000  # the first block was read fast, in the process too
+    assert capfd.readouterr().err.count("torn last line") == 2  # here, and in the process
+
+
+def test_small_files_are_scanned_here_at_once_and_big_ones_in_a_process(tmp_path, monkeypatch):
+    path = tmp_path / "results.jsonl"
+    path.write_text(MIXED)
+    size = path.stat().st_size
+    assert scan_module.BACKGROUND_BYTES > 1000 * size  # a results file of hundreds of records never starts one
+
+    def no_process(method):
+        raise AssertionError(f"a process was started ({method}) for a {size}-byte file")
+
+    with monkeypatch.context() as m:
+        m.setattr(scan_module.multiprocessing, "get_context", no_process)
+        job = scan_module.ScanJob(path)
+        assert not job.background
+        path.write_text("")  # the scan was done when the job started, as the runner's scan always was
+        assert job.result().done == {"a" * 16, "b" * 16, "c" * 16, "e" * 16, "f" * 16, "g" * 16, 'h"quoted',
+                                     "12345", "i" * 16, "j" * 16, "l" * 16}
+        assert not scan_module.ScanJob(tmp_path / "missing.jsonl").background
+    path.write_text(MIXED)
+    monkeypatch.setattr(scan_module, "BACKGROUND_BYTES", size + 1)
+    assert not scan_module.ScanJob(path).background
+    monkeypatch.setattr(scan_module, "BACKGROUND_BYTES", size)
+    with scan_module.ScanJob(path) as job:
+        assert job.background and job.result().failed == {"d" * 16, "e" * 16}
+
+
+def test_a_bad_file_fails_with_the_same_one_line_error_from_the_process(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = _line(_record("a" * 16, "ok")).encode()
+    path.write_bytes(good * 2 + b'{"schema": 99, "encoder": "e", "status": "ok"}\n' + good)
+    with scan_module.ScanJob(path, background_bytes=0) as job:
+        job._process.join(60)  # it has failed by now: check() raises without waiting
+        with pytest.raises(UserError, match=r"results.jsonl:3 has record schema 99, newer than this") as err:
+            job.check()
+    assert "\n" not in str(err.value) and type(err.value) is UserError
+    with scan_module.ScanJob(tmp_path / "dir", background_bytes=0) as job:  # a missing file: scanned here
+        assert not job.background and job.result().records == 0
+
+
+def test_a_scan_process_that_dies_is_replaced_by_a_scan_here(tmp_path):
+    path = _mixed_file(tmp_path / "results.jsonl")
+    with scan_module.ScanJob(path, background_bytes=0) as job:
+        job._process.kill()
+        job._process.join()
+        found = job.result()
+    assert (found.done, found.failed) == (scan(path).done, scan(path).failed)
+
+
+def test_leaving_the_block_stops_the_scan_and_leaves_the_file_as_it_was(tmp_path):
+    import os
+
+    path = _mixed_file(tmp_path / "results.jsonl")
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        with scan_module.ScanJob(path, background_bytes=0) as job:
+            pid = job._process.pid
+            raise KeyboardInterrupt
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped
+    assert path.read_bytes() == before
+
+
+def test_where_no_process_can_start_the_scan_runs_here(tmp_path, monkeypatch):
+    path = _mixed_file(tmp_path / "results.jsonl")
+    real = scan_module.multiprocessing.get_context
+
+    class NoStart:
+        def Pipe(self, duplex):  # multiprocessing's names
+            return real("spawn").Pipe(duplex=duplex)
+
+        def Process(self, **kwargs):
+            process = real("spawn").Process(**kwargs)
+            process.start = lambda: (_ for _ in ()).throw(AssertionError("daemonic processes cannot have children"))
+            return process
+
+    monkeypatch.setattr(scan_module.multiprocessing, "get_context", lambda method: NoStart())
+    with scan_module.ScanJob(path, background_bytes=0) as job:
+        assert not job.background
+        assert (job.result().done, job.result().failed) == (scan(path).done, scan(path).failed)

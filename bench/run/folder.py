@@ -6,7 +6,8 @@ writable (:func:`bench.run.lock.check_writable`), takes the run lock (:class:`be
 a second run on the same folder refuses at once) and cuts a torn last line left by an interrupted
 append (:meth:`bench.run.records.ResultsFile.drop_torn_tail`: that cell runs again). Then
 :meth:`RunFolder.done_ids` is the resume set (``cell_id`` of finished cells, read in one streaming pass
-by :func:`bench.run.scan.scan`), and every record goes
+by :func:`bench.run.scan.scan`; :meth:`RunFolder.start_scan` reads a big file in a process of its own
+while the driver plans), and every record goes
 through :meth:`RunFolder.finish` (appended at once, then passed to the ``bench_cell_finished``
 observers) or :meth:`RunFolder.skip`.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from bench.run.lock import RunLock, check_writable
 from bench.run.records import ResultsFile
-from bench.run.scan import Scan, scan
+from bench.run.scan import Scan, ScanJob, scan
 
 RESULTS = "results.jsonl"
 
@@ -47,6 +48,10 @@ class RunFolder:
     def scan(self) -> Scan:
         """The records file's finished and failed ``cell_id`` and counts (also validates it)."""
         return scan(self.results.path)
+
+    def start_scan(self) -> ScanJob:
+        """:meth:`scan`, in a process of its own when the file is big (:class:`bench.run.scan.ScanJob`)."""
+        return ScanJob(self.results.path)
 
     def done_ids(self) -> set[str]:
         """``cell_id`` of every finished cell (also validates the records file)."""

@@ -1,10 +1,12 @@
 """Running a plan: the :class:`Runner` drives a run and hands (task, encoder) cell groups to the executor.
 
-``Runner.run()`` does, in order::
+``Runner.run()`` does, in order (:meth:`Runner.prepare`: everything before the first cell)::
 
-    plan (bench.run.plan) -> for each task: load it, write every budget manifest, check budget/test
-      disjointness (errors before any training) -> skipped cells recorded -> finished cells
-      dropped (resume: same ``cell_id``, see bench.run.records) -> one CellGroup per (task, encoder)
+    resume scan of results.jsonl started (bench.run.scan.ScanJob: a process of its own for a big file,
+      while the next steps run) -> plan (bench.run.plan) -> for each task: load it, write every budget
+      manifest, check budget/test disjointness (errors before any training) -> cell identities ->
+      scan collected -> skipped cells recorded -> finished cells dropped (resume: same ``cell_id``,
+      see bench.run.records) -> one CellGroup per (task, encoder)
       -> bench.run.executors.execute(groups) -> each record appended to results.jsonl at once and
       passed to the observers (bench.run.folder.RunFolder, which also holds the folder)
 
@@ -29,7 +31,7 @@ from bench.run.executors import execute
 from bench.run.folder import RunFolder
 from bench.run.identities import cell_identities
 from bench.run.plan import Cell, Plan, Planner, RunConfig
-from bench.run.records import base_record
+from bench.run.records import CellIdentity, base_record
 from bench.run.worker import CellGroup, Session, group_device, hosted, load_encoder, run_group
 from bench.tasks import TaskData
 
@@ -101,25 +103,7 @@ class Runner:
             return self._run()
 
     def _run(self) -> list[dict[str, Any]]:
-        found = self.folder.scan()  # also validates an existing results file
-        done = found.done
-        if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
-            failed = found.failed
-            self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
-            done = _AllBut(failed)
-        self.device = group_device(self.cfg)
-        plan = self.plan()
-        new_records: list[dict[str, Any]] = []
-        for cell, reason in ([] if self.cfg.retry_failed else plan.skips):
-            task = self.load_task(cell.task)
-            ident = cell_identities(self.planner, task, cell.encoder, [cell], None)[cell.key()]
-            if ident.cell_id not in done:
-                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task), ident)
-                new_records.append(self.folder.skip(rec, reason))
-        pending = self.pending(plan.cells, done)
-        n_done = len(plan.cells) - len(pending)
-        if n_done:
-            self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
+        new_records, pending = self.prepare()
         bar = _progress(len(pending), self.cfg.progress)
         events = _bar_events(bar)
         session = Session(self.plugins, self.planner, self.load_task, events, self.log)
@@ -132,29 +116,82 @@ class Runner:
             bar.close()
         return new_records
 
-    def pending(self, cells: list[Cell], done: set[str]) -> list[Cell]:
-        """The cells whose ``cell_id`` has no finished record, in the grid's order.
+    def prepare(self) -> tuple[list[dict[str, Any]], list[Cell]]:
+        """Everything before the first cell runs: the skip records it appended, and the pending cells.
+
+        The resume scan of ``results.jsonl`` (:class:`bench.run.scan.ScanJob`) runs in a process of
+        its own while this one plans and computes the cells' identities, when the file is big enough
+        to be worth it; the file is appended to only once the scan is in. A bad results file fails
+        before any encoder loads when its scan has already failed by then, else when it ends.
+        """
+        with self.folder.start_scan() as scanning:  # also validates an existing results file
+            self.device = group_device(self.cfg)
+            plan = self.plan()
+            scanning.check()
+            skips = [] if self.cfg.retry_failed else plan.skips
+            skip_ids = self.skip_identities([cell for cell, _ in skips])
+            # a big file is a resume: its cells' identities are needed, so compute them while it is read
+            ids = self.identities(plan.cells) if scanning.background else None
+            found = scanning.result()
+        done = found.done
+        if self.cfg.retry_failed:  # exactly the failed cells: everything else counts as done
+            failed = found.failed
+            self.log(f"--retry-failed: {len(failed)} failed cells in {self.results.path}")
+            done = _AllBut(failed)
+        new_records: list[dict[str, Any]] = []
+        for cell, reason in skips:
+            ident = skip_ids[cell.key()]
+            if ident.cell_id not in done:
+                task = self.load_task(cell.task)
+                rec = base_record(cell, task, self.device, self.planner.encoder_info(cell.encoder, task), ident)
+                new_records.append(self.folder.skip(rec, reason))
+        pending = self.pending(plan.cells, done, ids)
+        n_done = len(plan.cells) - len(pending)
+        if n_done:
+            self.log(f"resuming: {n_done} of {len(plan.cells)} cells already finished in {self.results.path}")
+        return new_records, pending
+
+    def skip_identities(self, cells: list[Cell]) -> dict[tuple[Any, ...], CellIdentity]:
+        """The identities of cells skipped as incompatible (they never load an encoder nor read a manifest)."""
+        out: dict[tuple[Any, ...], CellIdentity] = {}
+        for task_name, enc, group in self._by_pair(cells):
+            out.update(cell_identities(self.planner, self.load_task(task_name), enc, group, None))
+        return out
+
+    def identities(self, cells: list[Cell]) -> dict[tuple[Any, ...], CellIdentity]:
+        """Every cell's identity (:func:`bench.run.identities.cell_identities`), by :meth:`Cell.key`.
 
         A cell's identity includes its encoder's weight fingerprint, so each (task, encoder) pair
-        with candidates loads its encoder here once (and the worker that runs the group loads it
-        again): cheap for the built-ins (a second or two for EfficientNet-Lite0, nothing for
-        pixels), and skipped entirely on a fresh run, where nothing can be done yet.
+        loads its encoder here once (and the worker that runs the group loads it again): cheap for
+        the built-ins (a second or two for EfficientNet-Lite0, nothing for pixels).
         """
-        if not done and not isinstance(done, _AllBut):
-            return list(cells)
-        keep: set[tuple[Any, ...]] = set()
-        for task_name in self.task_specs:
+        out: dict[tuple[Any, ...], CellIdentity] = {}
+        for task_name, enc, group in self._by_pair(cells):
             task = self.load_task(task_name)
-            reference = self.reference_task(task_name)
+            encoder = load_encoder(self.planner, enc, task, "cpu", self.encoder_meta(enc).trainable)  # fingerprint
+            out.update(cell_identities(self.planner, task, enc, group, self.manifests, encoder,
+                                       self.reference_task(task_name)))
+            del encoder
+        return out
+
+    def pending(self, cells: list[Cell], done: set[str],
+                ids: dict[tuple[Any, ...], CellIdentity] | None = None) -> list[Cell]:
+        """The cells whose ``cell_id`` has no finished record, in the grid's order (``ids``: their
+        :meth:`identities`, computed here if not given, and not at all on a fresh run, where nothing
+        can be done yet)."""
+        if ids is None:
+            if not done and not isinstance(done, _AllBut):
+                return list(cells)
+            ids = self.identities(cells)
+        return [c for c in cells if ids[c.key()].cell_id not in done]
+
+    def _by_pair(self, cells: list[Cell]) -> Iterator[tuple[str, str, list[Cell]]]:
+        """``cells`` by (task, encoder), in the grid's order."""
+        for task_name in self.task_specs:
             for enc in self.encoder_specs:
                 group = [c for c in cells if c.task == task_name and c.encoder == enc]
-                if not group:
-                    continue
-                encoder = load_encoder(self.planner, enc, task, "cpu", self.encoder_meta(enc).trainable)  # fingerprint
-                ids = cell_identities(self.planner, task, enc, group, self.manifests, encoder, reference)
-                del encoder
-                keep |= {key for key, ident in ids.items() if ident.cell_id not in done}
-        return [c for c in cells if c.key() in keep]
+                if group:
+                    yield task_name, enc, group
 
     def groups(self, pending: list[Cell], session: str = "") -> Iterator[CellGroup]:
         """One group per (task, encoder) with cells to run, in the grid's order. Under a parallel

@@ -4,6 +4,7 @@
 block plus the id sets, whatever the file's size) and gives the same answers as reading every
 record (:meth:`bench.run.records.ResultsFile.load`): ``done`` is the ``cell_id`` of every ``ok`` or
 ``skipped`` record, ``failed`` those whose latest record is ``failed`` (``--retry-failed``).
+:class:`ScanJob` runs that pass in a spawned process for a big file, so that a run plans meanwhile.
 
 Parsing every line as JSON is what made resume slow (about 14 s per million records), so a line is
 read the fast way when it is plain: ASCII, one JSON object, and its block holds exactly one
@@ -19,10 +20,13 @@ error inside an otherwise plain line is not looked for (``bench leaderboard`` re
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from bench.run.records import MAX_LINE_BYTES, SCHEMA_VERSION, ResultsFile
@@ -192,3 +196,115 @@ def scan(path: Path | str) -> Scan:
         out.add_parsed(results, lineno + 1, carry, complete=False)
     return out
 
+
+#: A results file at least this big is scanned by :class:`ScanJob` in a spawned process, while the run
+#: plans. Measured on the 2-core VM: a process's round trip (start, imports, reply) takes 0.27 s,
+#: the time the scan here takes for 76-105 MiB (280-390 MB/s), so a smaller file is scanned at once
+#: (BENCHMARKS.md, "the driver at cluster scale"); about 30,000 records of 3.3 kB.
+BACKGROUND_BYTES = 96 * 2**20
+_SEP = "\0"  # joins the ids sent back: one string crosses the pipe, not a million objects
+
+
+class ScanJob:
+    """:func:`scan` of ``path``, started now and collected by :meth:`result`.
+
+    A file of at least :data:`BACKGROUND_BYTES` is scanned in a ``spawn`` process (safe with torch
+    loaded and threads running) so that the caller plans meanwhile; a smaller one, or a missing one,
+    is scanned at once in this process, as :func:`scan` does. Either way :meth:`result` gives the
+    same :class:`Scan` and raises the same errors. Nothing writes the file while the job runs: the
+    caller appends only after :meth:`result`. Use it as a context manager: leaving the block stops
+    a scan that is still running.
+    """
+
+    def __init__(self, path: Path | str, background_bytes: int | None = None) -> None:
+        self.path = Path(path)
+        limit = BACKGROUND_BYTES if background_bytes is None else background_bytes
+        self._found: Scan | None = None
+        self._process: Any = None
+        try:
+            #: whether the scan runs in another process
+            self.background = self.path.stat().st_size >= limit
+        except OSError:  # missing (an empty scan) or unreadable (scan names the error)
+            self.background = False
+        if not self.background:
+            self._found = scan(self.path)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=_scan_to, args=(str(self.path), child), daemon=True, name="bench-resume-scan")
+        try:
+            process.start()
+        except Exception:  # no process to be had (a daemonic caller, no resources): the same scan, here
+            self._conn.close()
+            self.background = False
+            self._found = scan(self.path)
+            return
+        finally:
+            child.close()  # the child holds the only writing end: a dead child reads as EOF, not a hang
+        self._process = process
+
+    def check(self) -> None:
+        """Raise the scan's error now if it has already failed (returns at once either way)."""
+        if self._found is None and self._conn.poll():
+            self.result()
+
+    def result(self) -> Scan:
+        """The :class:`Scan` (waits for the process); its error if the file is bad."""
+        if self._found is None:
+            try:
+                kind, value = self._conn.recv()
+            except (EOFError, OSError):  # the process died (killed, out of memory): scan here instead
+                kind, value = "ok", None
+            self.close()
+            if kind == "error":
+                raise value
+            self._found = scan(self.path) if value is None else _unpack(value)
+        return self._found
+
+    def close(self) -> None:
+        """Stop the process if it still runs (the scan is dropped) and release it."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._process.close()
+        self._conn.close()
+        self._process = None
+
+    def __enter__(self) -> ScanJob:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _scan_to(path: str, conn: Any) -> None:
+    """In the spawned process: send ``("ok", packed scan)`` or ``("error", exception)``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle: it stops this process
+    try:
+        message: tuple[str, Any] = ("ok", _pack(scan(path)))
+    except Exception as exc:  # the caller raises it, as scan() in its own process would
+        message = ("error", exc)
+    try:
+        conn.send(message)
+    except Exception:  # an error that does not pickle: the caller scans again and raises it itself
+        conn.send(("ok", None))
+    conn.close()
+
+
+def _pack(found: Scan) -> tuple[Any, Any, dict[str, int], int]:
+    """The scan as few objects: each id set as one joined string (the set itself if an id holds the separator)."""
+    def join(ids: set[str]) -> Any:
+        text = _SEP.join(ids)
+        return text if text.count(_SEP) == len(ids) - 1 else ids
+
+    return join(found.done), join(found.failed), dict(found.statuses), found.parsed
+
+
+def _unpack(packed: tuple[Any, Any, dict[str, int], int]) -> Scan:
+    def split(ids: Any) -> set[str]:
+        return ids if isinstance(ids, set) else set(ids.split(_SEP)) if ids else set()
+
+    done, failed, statuses, parsed = packed
+    return Scan(split(done), split(failed), Counter(statuses), parsed)
