@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
 import numpy as np
+import pytest
 import torch
 
 import bench.run.cell
