@@ -210,6 +210,16 @@ class StrategySpec(_Spec):
     #: selected by cross-validation inside the labelled budget (:mod:`bench.run.tuning`). Each must be a
     #: key of ``defaults``; declaring any adds the option ``tune`` (default False) to ``defaults``.
     tunable: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: Checks option values at plan time, before any cell runs: called with the effective options
+    #: (``defaults`` with ``--set`` applied) of a run that selects the strategy, it raises a one-line
+    #: :class:`~bench.errors.UserError` naming a bad value and the accepted ones. A callable or
+    #: ``"package.module:function"`` (keep that module torch-free: ``--dry-run`` calls it); None: no check.
+    check_config: str | Callable[[dict[str, Any]], None] | None = None
+
+    def check(self, config: Mapping[str, Any]) -> None:
+        """Run :attr:`check_config` on ``config`` (a strategy without one accepts any values)."""
+        if self.check_config is not None:
+            resolve_loader(self.check_config)(dict(config))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -87,3 +87,34 @@ def test_user_error_in_a_subprocess_has_no_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("bench: error: unknown encoder 'clipp'; did you mean clip")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("engine=foo", "linear-probe engine='foo' is not direct or sklearn; use --set engine=direct"),
+    ("linear-probe.engine=1", "linear-probe engine=1 is not direct or sklearn; use --set engine=direct"),
+    ("C=-1", "linear-probe C=-1 is not a positive number or auto; use e.g. --set C=auto"),
+    ("C=abc", "linear-probe C='abc' is not a positive number or auto; use e.g. --set C=auto"),
+    ("linear-probe.C=0", "linear-probe C=0 is not a positive number or auto"),
+])
+def test_a_bad_linear_probe_option_stops_the_run_before_any_cell(tmp_path, capsys, with_plugins, option, expected):
+    """Checked at plan time (StrategySpec.check_config), not in each cell (which would record failures)."""
+    out = tmp_path / "run"
+    argv = ["run", "--tasks", "digits", "--encoders", "pixels", "--strategies", "knn,linear-probe", "--budgets", "1",
+            "--seeds", "1", "--no-progress", "--forgetting", "off", "--out", str(out), "--set", option]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"bench: error: {expected}"), line
+    assert not (out / "results.jsonl").exists()  # no cell ran, not even knn's
+    assert main([*argv[:-1], "C=auto" if option.startswith("engine") else "engine=sklearn", "--dry-run"]) == 0
+    capsys.readouterr()
+
+
+def test_a_bad_linear_probe_option_from_the_command_line_is_one_line(tmp_path, with_plugins):
+    done = run_cli("run", "--tasks", "digits", "--encoders", "pixels", "--strategies", "linear-probe", "--budgets", "1",
+                   "--seeds", "1", "--no-progress", "--out", str(tmp_path / "run"), "--set", "C=-1", "--set",
+                   "engine=foo", env={"BENCH_DISABLE_PLUGINS": "broken"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "bench: error: linear-probe C=-1 is not a positive number or auto; use e.g. --set C=auto (per budget, the "
+        "default) or --set C=100"]
+    assert not (tmp_path / "run" / "results.jsonl").exists()

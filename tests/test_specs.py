@@ -80,3 +80,35 @@ def test_strategy_kinds_and_requirements_are_closed_sets():
     assert spec.kind == "continual" and spec.requires == ("trainable",)
     with pytest.raises(ValueError, match="kind must be 'continual', not 'train'"):
         ContinualSpec(name="continual:y", description="d", loader="m:f", kind="train")
+
+
+def test_a_strategy_checks_its_option_values_when_the_run_is_planned(tmp_path, with_plugins, monkeypatch):
+    """StrategySpec.check_config gets the effective options (defaults, then --set) once, at plan time."""
+    from bench.errors import UserError
+    from bench.run.plan import Planner, RunConfig
+    from bench.specs import StrategySpec
+
+    seen = []
+
+    def check(config):
+        seen.append(config)
+        if config["width"] <= 0:
+            raise UserError(f"toy width={config['width']!r} is not positive")
+
+    class Plugin:
+        @staticmethod
+        @bench.hookimpl
+        def bench_register_strategies():
+            return [StrategySpec(name="toy-wide", description="d", loader="m:f", kind="features",
+                                 defaults={"width": 3, "depth": 1}, check_config=check)]
+
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken")
+    plugins = load_plugins(extra=[("wide", Plugin)])
+    cfg = RunConfig(encoders=["pixels"], strategies=["toy-wide", "knn"], tasks=["digits"], out=tmp_path)
+    Planner(cfg, plugins)
+    assert seen == [{"width": 3, "depth": 1}]
+    cfg.options = [("toy-wide", "width", -2)]
+    with pytest.raises(UserError, match=r"^toy width=-2 is not positive$"):
+        Planner(cfg, plugins)
+    assert seen[-1] == {"width": -2, "depth": 1}
+    assert StrategySpec(name="s", description="d", loader="m:f").check({"anything": object()}) is None

@@ -185,6 +185,8 @@ class Planner:
         check_tune_request(self.strategy_specs, cfg.options)
         check_options(self.strategy_specs, cfg.options)
         self.configs = {s.name: strategy_config(s, cfg.options) for s in self.strategy_specs}
+        for spec in self.strategy_specs:  # bad option values stop the run here, not in every cell
+            spec.check(self.configs[spec.name])
         if cfg.forgetting not in ("auto", "off"):
             plugins.tasks.resolve(cfg.forgetting)  # unknown names fail now, with suggestions
 

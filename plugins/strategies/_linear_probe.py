@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.adaptation import wants_zero_shot_head, zero_shot_head
-from bench.errors import UserError
 from bench.probe import FeatureScale, fit_logistic_info, l2_normalise
 from bench.strategies import FitContext, Fitted
-from bench_plugins.strategies.linear_probe import resolve_C
+from bench_plugins.strategies.linear_probe import check_engine, resolve_C
 
 
 def fit_logistic_prior(x: Any, y: Any, prior: Any, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +67,8 @@ class LinearProbe:
             only = int(y[0])
             return Fitted(predict=lambda split: np.full(len(split), only), trainable_params=0, total_params=0,
                           info=info)
-        engine = ctx.config.get("engine", "direct")
-        if engine not in ("direct", "sklearn"):
-            raise UserError(f"linear-probe engine={engine!r} is not direct or sklearn; use --set engine=direct "
-                            f"(the default: the same objective without scikit-learn's overhead) or engine=sklearn")
-        clf, fit_info = fit_logistic_info(x, y, C, int(ctx.config["max_iter"]), ctx.seed, engine=str(engine))
+        engine = check_engine(ctx.config.get("engine", "direct"))  # checked at plan time too (check_config)
+        clf, fit_info = fit_logistic_info(x, y, C, int(ctx.config["max_iter"]), ctx.seed, engine=engine)
         info.update(fit_info)
         n_params = int(clf.coef_.size + clf.intercept_.size)
         W_raw, b_raw = scale.fold(clf.coef_, clf.intercept_)  # a query is one product, no scaled copy

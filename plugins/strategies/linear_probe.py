@@ -48,6 +48,25 @@ def check_C(value: object) -> float | str:
     return number
 
 
+#: ``engine``: ``direct`` (the default: the same objective without scikit-learn's overhead) or ``sklearn``
+ENGINES = ("direct", "sklearn")
+
+
+def check_engine(value: object) -> str:
+    """``value`` as the probe's ``engine`` option (one of :data:`ENGINES`), else a one-line
+    :class:`~bench.errors.UserError` naming the value and the accepted ones."""
+    if not isinstance(value, str) or value not in ENGINES:
+        raise UserError(f"linear-probe engine={value!r} is not {' or '.join(ENGINES)}; use --set engine=direct "
+                        f"(the default: the same objective without scikit-learn's overhead) or engine=sklearn")
+    return value
+
+
+def check_config(config: dict[str, object]) -> None:
+    """The plan-time check of the options (StrategySpec.check_config): ``C`` and ``engine``."""
+    check_C(config["C"])
+    check_engine(config["engine"])
+
+
 def auto_C(labels_per_class: float) -> float:
     """The C of :data:`C_BY_BUDGET` for a budget of ``labels_per_class`` labels per class."""
     chosen = C_BY_BUDGET[0][1]
@@ -76,6 +95,7 @@ def bench_register_strategies():
             kind="features",
             defaults={"C": "auto", "tune": False, "max_iter": 2000, "head_init": "random", "engine": "direct"},
             tunable={"C": C_GRID},
+            check_config="bench_plugins.strategies.linear_probe:check_config",
         )
     ]
 
