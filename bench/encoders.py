@@ -267,11 +267,14 @@ def _cpu_batches(dataset: _Batches, forward: Callable[[torch.Tensor, int], list[
     before = torch.get_num_threads()
     lanes = max(1, before)
 
+    size = [batch_size]  # an out-of-memory batch is redone in halves; the smaller size is kept
+
     def one(i: int) -> tuple[list[np.ndarray], int]:
         torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
         with torch.no_grad():  # grad mode and autocast are thread-local too
             x = dataset[i]
-            return forward(x, batch_size), len(x)
+            parts, size[0] = with_oom_backoff(lambda s: forward(x, s), size[0], "encode")
+            return parts, len(x)
 
     torch.set_num_threads(1)
     try:
